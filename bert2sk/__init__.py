@@ -1,0 +1,60 @@
+"""bert2sk: distil a fine-tuned BERT classifier into small, explainable scikit-learn students.
+
+The public API is imported lazily, so ``import bert2sk`` stays cheap and
+loads neither torch nor transformers until a teacher is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_API = {
+    "Corpus": "data",
+    "load_table": "data",
+    "load_aclimdb": "data",
+    "load_demo_corpus": "data",
+    "load_clinc150": "data",
+    "load_goemotions": "data",
+    "load_hub": "data",
+    "Teacher": "teacher",
+    "packaged_encoder_path": "teacher",
+    "TfidfFeatures": "features",
+    "SentenceEmbeddings": "features",
+    "DistilledClassifier": "students",
+    "SoftTargetClassifier": "students",
+    "make_baseline": "students",
+    "make_distilled": "students",
+    "evaluate": "metrics",
+    "expected_calibration_error": "metrics",
+    "fidelity": "metrics",
+    "save_student": "persistence",
+    "load_student": "persistence",
+    "Bert2skError": "errors",
+    "InputError": "errors",
+    "ModelFileError": "errors",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import Corpus, load_aclimdb, load_clinc150, load_demo_corpus, load_goemotions, load_hub, load_table
+    from .errors import Bert2skError, InputError, ModelFileError
+    from .features import SentenceEmbeddings, TfidfFeatures
+    from .metrics import evaluate, expected_calibration_error, fidelity
+    from .persistence import load_student, save_student
+    from .students import DistilledClassifier, SoftTargetClassifier, make_baseline, make_distilled
+    from .teacher import Teacher, packaged_encoder_path
+
+
+def __getattr__(name: str):
+    if name in _API:
+        module = importlib.import_module(f".{_API[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'bert2sk' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
