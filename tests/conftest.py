@@ -1,0 +1,78 @@
+"""Shared fixtures: a tiny randomly initialised BERT built locally, small corpora."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+WORDS = (
+    "good great excellent wonderful superb loved enjoyable brilliant bad awful terrible boring "
+    "dull hated worst poor film movie plot actor story scene the a and of to is it was this "
+    "not very really music ending book flight weather alarm timer song play set cancel what how"
+).split()
+
+
+def build_tiny_bert(path: Path, num_labels: int = 2, problem_type: str | None = None, seed: int = 0) -> Path:
+    """Write a 2-layer, 32-wide random BERT sequence classifier with a word-level vocab."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"w{i}" for i in range(60)]]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    tok.save_pretrained(path)
+    labels = {i: f"class_{i}" for i in range(num_labels)}
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128, num_labels=num_labels,
+        id2label=labels, label2id={v: k for k, v in labels.items()}, problem_type=problem_type,
+    )
+    torch.manual_seed(seed)
+    BertForSequenceClassification(config).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A tiny binary BERT classifier directory."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-binary"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_multiclass(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-mc"), num_labels=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_multilabel(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-ml"), num_labels=3,
+                           problem_type="multi_label_classification")
+
+
+def sentiment_texts(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """Short synthetic reviews whose label follows their sentiment words."""
+    rng = np.random.default_rng(seed)
+    pos, neg = WORDS[:8], WORDS[8:16]
+    neutral = WORDS[16:30]
+    texts, labels = [], []
+    for _ in range(n):
+        y = int(rng.integers(2))
+        words = list(rng.choice(neutral, 6)) + list(rng.choice(pos if y else neg, 2))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(y)
+    return texts, np.array(labels)
+
+
+@pytest.fixture
+def sentiment():
+    return sentiment_texts(120)
