@@ -315,9 +315,7 @@ def load_table(
     raw = df[label_column].tolist()
     values: list = []
     for v in raw:
-        if isinstance(v, float) and np.isnan(v):
-            values.append(None)
-        elif isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v == UNLABELLED:
+        if isinstance(v, float) and np.isnan(v) or isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v == UNLABELLED:
             values.append(None)
         elif task == "multilabel" and isinstance(v, str):
             values.append([x.strip() for x in v.split(",") if x.strip()])

@@ -25,11 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputRegressor
-from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import _safe_indexing
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_array, check_is_fitted
 
 from .errors import InputError
@@ -452,9 +451,10 @@ def make_distilled(family: str, kind: str = "regression", task: str = "auto", fe
 
     Examples
     --------
-    >>> make_distilled("tree")
-    DistilledClassifier(estimator=DecisionTreeRegressor(max_depth=8, min_samples_leaf=5,
-                                                        random_state=0))
+    >>> make_distilled("tree").estimator
+    DecisionTreeRegressor(max_depth=8, min_samples_leaf=5, random_state=0)
+    >>> make_distilled("linear", kind="soft", temperature=2.0).temperature
+    2.0
     """
     from sklearn.svm import LinearSVC, LinearSVR
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor

@@ -210,6 +210,7 @@ class Teacher:
         threads: int | None = None,
         progress: bool = True,
         source: str = "",
+        source_path: str | None = None,
     ) -> None:
         if truncation not in TRUNCATIONS:
             raise InputError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
@@ -226,6 +227,8 @@ class Teacher:
         self.threads = threads
         self.progress = progress
         self.source = source
+        # where an encoder-only copy can be re-loaded from (embedding students)
+        self.source_path = source_path
         self._weights_hash: str | None = None
 
     @classmethod
@@ -247,7 +250,8 @@ class Teacher:
                ("max_length", "batch_size", "truncation", "dtype", "threads", "progress")}
         src = packaged_encoder_path() if name_or_path is None else name_or_path
         tokenizer, model = load_tokenizer_and_model(src, **kwargs)
-        return cls(model, tokenizer, source=str(name_or_path or "all-MiniLM-L6-v2 (packaged)"), **own)
+        return cls(model, tokenizer, source=str(name_or_path or "all-MiniLM-L6-v2 (packaged)"),
+                   source_path=str(src), **own)
 
     # -- what the checkpoint says -------------------------------------------------
     @property

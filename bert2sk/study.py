@@ -1,0 +1,260 @@
+"""A distillation study: teacher scores -> features -> baselines and students -> measurements.
+
+:func:`run_study` is what ``bert2sk distill`` and ``bert2sk demo`` run. It
+takes a teacher and a train corpus whose labels may be mostly hidden
+(``-1``), trains hard-label baselines on the labelled rows and distilled
+students on *every* row scored by the teacher, and measures all of them —
+and the teacher — on the test corpus. The result is plain data that the
+explanation and report layers read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .bench import batch_latency, latency, serialized_size
+from .data import Corpus
+from .errors import InputError
+from .metrics import evaluate
+from .students import FAMILIES, make_baseline, make_distilled
+from .targets import logits_to_proba
+
+__all__ = ["ModelEntry", "StudyResult", "run_study", "FEATURE_KINDS", "STUDENT_KINDS"]
+
+FEATURE_KINDS = ("tfidf", "embeddings")
+STUDENT_KINDS = ("regression", "soft")
+_KIND_LABEL = {"regression": "logit regression", "soft": "soft targets"}
+
+
+@dataclass
+class ModelEntry:
+    """One measured model: the teacher, a baseline or a distilled student."""
+
+    name: str
+    role: str  # "teacher" | "baseline" | "distilled"
+    family: str  # "transformer" | "linear" | "tree" | "svm"
+    kind: str  # "fine-tuned" | "hard labels" | "logit regression" | "soft targets"
+    features: str  # "text" | "tfidf" | "embeddings"
+    proba: np.ndarray  # test-set probabilities
+    scorer: object | None = None  # fitted Pipeline(features, student): raw text -> proba
+    size_bytes: int = 0
+    latency_ms: float = float("nan")
+    latency_std_ms: float = float("nan")
+    batch_ms_per_1000: float = float("nan")
+    fit_seconds: float = float("nan")
+
+    @property
+    def student(self):
+        """The fitted estimator that sits on the features (last pipeline step)."""
+        return None if self.scorer is None else self.scorer.steps[-1][1]
+
+    @property
+    def featurizer(self):
+        return None if self.scorer is None else self.scorer.steps[0][1]
+
+
+@dataclass
+class StudyResult:
+    """Everything a study measured, as data (no rendering)."""
+
+    title: str
+    scenario: str
+    task: str
+    label_names: tuple[str, ...]
+    teacher_source: str
+    teacher_fingerprint: str
+    test_texts: list[str]
+    y_test: np.ndarray
+    teacher_logits_test: np.ndarray
+    n_train: int
+    n_labelled: int
+    models: dict[str, ModelEntry]
+    table: object  # pandas.DataFrame, one row per model
+    timings: dict[str, float] = field(default_factory=dict)
+    teacher_scorer: object | None = None  # callable texts -> proba (for LIME on the teacher)
+
+    def entries(self, role: str | None = None) -> list[ModelEntry]:
+        return [m for m in self.models.values() if role is None or m.role == role]
+
+
+def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: bool, desc: str):
+    try:
+        from .teacher.labelling import label_texts
+    except ImportError:  # pragma: no cover - labelling is part of the package
+        label_texts = None
+    if label_texts is not None and cache_path is not None:
+        return label_texts(teacher, texts, cache_path, return_embeddings=embeddings, progress=teacher.progress)
+    out = teacher.predict_logits(texts, return_embeddings=embeddings, desc=desc)
+    return out if embeddings else (out, None)
+
+
+def _embedding_featurizer(teacher):
+    from .features import SentenceEmbeddings
+
+    return SentenceEmbeddings(
+        model=teacher.source_path, max_length=teacher.max_length, truncation=teacher.truncation,
+        batch_size=teacher.batch_size, normalize=False, dtype=teacher.dtype,
+    )
+
+
+def run_study(
+    teacher,
+    train: Corpus,
+    test: Corpus,
+    *,
+    families: Sequence[str] = FAMILIES,
+    features: Sequence[str] = FEATURE_KINDS,
+    kinds: Sequence[str] = STUDENT_KINDS,
+    temperature: float = 1.0,
+    alpha: float = 0.0,
+    cache_path: str | Path | None = None,
+    latency_runs: int = 100,
+    title: str = "bert2sk distillation study",
+    scenario: str = "",
+    seed: int = 0,
+    progress: bool = True,
+    log=print,
+) -> StudyResult:
+    """Train baselines and distilled students and measure every model on ``test``.
+
+    Parameters
+    ----------
+    teacher : Teacher
+    train : Corpus
+        All training texts; rows with label ``-1`` are unlabelled. Baselines
+        see only the labelled rows; distilled students see every row with
+        the teacher's logits (and the hard labels, weighted by ``alpha``).
+    test : Corpus
+        Fully labelled held-out texts.
+    families : subset of ("linear", "tree", "svm")
+    features : subset of ("tfidf", "embeddings")
+        ``embeddings`` are the teacher's own mean-pooled encoder states,
+        taken from the scoring pass (no second pass over the corpus).
+    kinds : subset of ("regression", "soft")
+    temperature, alpha : float
+        Distillation settings, see :class:`~bert2sk.students.DistilledClassifier`.
+    cache_path : path or None
+        Logit cache; scoring the same texts again costs nothing.
+    latency_runs : int
+        Single-document calls timed per model (after a warm-up).
+    """
+    from sklearn.pipeline import Pipeline
+
+    from .features import TfidfFeatures
+
+    for f in features:
+        if f not in FEATURE_KINDS:
+            raise InputError(f"unknown features {f!r}; choose from {FEATURE_KINDS}")
+    for k in kinds:
+        if k not in STUDENT_KINDS:
+            raise InputError(f"unknown student kind {k!r}; choose from {STUDENT_KINDS}")
+    if test.n_labelled < len(test):
+        raise InputError("every test text needs a label to measure accuracy; drop unlabelled test rows")
+    if tuple(train.label_names) != tuple(test.label_names) or train.task != test.task:
+        raise InputError("train and test corpora must share the task and the label names")
+    if len(teacher.label_names) != len(train.label_names):
+        raise InputError(
+            f"the teacher has {len(teacher.label_names)} outputs but the corpus {len(train.label_names)} labels; "
+            "use a teacher trained on these labels"
+        )
+    task = train.task
+    timings: dict[str, float] = {}
+    want_emb = "embeddings" in features
+
+    t0 = time.perf_counter()
+    z_train, e_train = _score_with_teacher(teacher, train.texts, cache_path, want_emb, "teacher: train texts")
+    z_test, e_test = _score_with_teacher(teacher, test.texts, cache_path, want_emb, "teacher: test texts")
+    timings["teacher scoring"] = time.perf_counter() - t0
+    log(f"teacher scored {len(train) + len(test):,} texts in {timings['teacher scoring']:.1f}s")
+
+    y_train = train.hard_targets()
+    labelled = train.labelled_mask
+    if labelled.sum() < 2:
+        raise InputError("the baselines need at least two labelled training texts; keep more labels")
+    y_test = test.labels
+    models: dict[str, ModelEntry] = {}
+
+    teacher_proba = logits_to_proba(z_test, task)
+    models["teacher"] = ModelEntry("teacher", "teacher", "transformer", "fine-tuned", "text", teacher_proba,
+                                   size_bytes=teacher.size_bytes)
+
+    for feat in features:
+        t0 = time.perf_counter()
+        if feat == "tfidf":
+            featurizer = TfidfFeatures().fit(train.texts)
+            X_train, X_test = featurizer.transform(train.texts), featurizer.transform(test.texts)
+        else:
+            featurizer = _embedding_featurizer(teacher).fit(test.texts[:1])
+            X_train, X_test = e_train, e_test
+        timings[f"features: {feat}"] = time.perf_counter() - t0
+        for fam in families:
+            candidates = [("baseline", "hard labels", make_baseline(fam, task, feat, seed))]
+            candidates += [("distilled", _KIND_LABEL[k], make_distilled(fam, k, task, feat, temperature, alpha, seed))
+                           for k in kinds]
+            for role, kind, est in candidates:
+                name = f"{role} · {fam} · {feat}" + (f" · {kind}" if role == "distilled" else "")
+                t1 = time.perf_counter()
+                if role == "baseline":
+                    est.fit(X_train[labelled], y_train[labelled])
+                else:
+                    est.fit(X_train, y_train, teacher_logits=z_train)
+                fit_s = time.perf_counter() - t1
+                proba = est.predict_proba(X_test)
+                if task == "multilabel" and isinstance(proba, list):  # one-vs-rest returns a matrix already
+                    proba = np.column_stack([p[:, 1] for p in proba])
+                scorer = Pipeline([("features", featurizer), ("student", est)])
+                models[name] = ModelEntry(name, role, fam, kind, feat, np.asarray(proba, dtype=np.float64),
+                                          scorer=scorer, fit_seconds=fit_s)
+                log(f"  fitted {name} in {fit_s:.1f}s")
+        timings[f"students: {feat}"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    probe = test.texts[: max(1, min(len(test), 200))]
+    for entry in models.values():
+        if entry.role == "teacher":
+            fn = teacher.predict_logits
+            runs = max(10, latency_runs // 2)
+        else:
+            fn = entry.scorer.predict_proba
+            runs = latency_runs if entry.features == "tfidf" else max(10, latency_runs // 2)
+            entry.size_bytes = serialized_size(entry.scorer)
+            if entry.features == "embeddings":
+                entry.size_bytes += teacher.size_bytes  # the encoder ships with the student
+        old = teacher.progress
+        teacher.progress = False
+        try:
+            lat = latency(fn, probe, n_runs=runs, warmup=3)
+            entry.latency_ms, entry.latency_std_ms = lat["mean_ms"], lat["std_ms"]
+            entry.batch_ms_per_1000 = batch_latency(fn, probe, n_docs=min(1000, 4 * len(probe)))
+        finally:
+            teacher.progress = old
+    timings["latency"] = time.perf_counter() - t0
+
+    extra = {
+        name: {"role": m.role, "family": m.family, "kind": m.kind, "features": m.features,
+               "size_mb": m.size_bytes / 1e6, "latency_ms": m.latency_ms, "latency_std_ms": m.latency_std_ms,
+               "ms_per_1000": m.batch_ms_per_1000}
+        for name, m in models.items()
+    }
+    table = evaluate({n: m.proba for n, m in models.items()}, y_test, task, z_test, extra)
+
+    def teacher_scorer(texts):
+        old = teacher.progress
+        teacher.progress = False
+        try:
+            return teacher.predict_proba(list(texts))
+        finally:
+            teacher.progress = old
+
+    return StudyResult(
+        title=title, scenario=scenario, task=task, label_names=train.label_names,
+        teacher_source=teacher.source, teacher_fingerprint=teacher.fingerprint,
+        test_texts=test.texts, y_test=y_test, teacher_logits_test=z_test,
+        n_train=len(train), n_labelled=int(labelled.sum()), models=models, table=table, timings=timings,
+        teacher_scorer=teacher_scorer,
+    )
