@@ -37,7 +37,32 @@ _API = {
     "ModelFileError": "errors",
 }
 
-__all__ = sorted(_API) + ["__version__"]
+__all__ = [
+    "Bert2skError",
+    "Corpus",
+    "DistilledClassifier",
+    "InputError",
+    "ModelFileError",
+    "SentenceEmbeddings",
+    "SoftTargetClassifier",
+    "Teacher",
+    "TfidfFeatures",
+    "evaluate",
+    "expected_calibration_error",
+    "fidelity",
+    "load_aclimdb",
+    "load_clinc150",
+    "load_demo_corpus",
+    "load_goemotions",
+    "load_hub",
+    "load_student",
+    "load_table",
+    "make_baseline",
+    "make_distilled",
+    "packaged_encoder_path",
+    "save_student",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import Corpus, load_aclimdb, load_clinc150, load_demo_corpus, load_goemotions, load_hub, load_table

@@ -315,7 +315,9 @@ def load_table(
     raw = df[label_column].tolist()
     values: list = []
     for v in raw:
-        if isinstance(v, float) and np.isnan(v) or isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v == UNLABELLED:
+        missing = isinstance(v, float) and np.isnan(v)
+        unlabelled = isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v == UNLABELLED
+        if missing or unlabelled:
             values.append(None)
         elif task == "multilabel" and isinstance(v, str):
             values.append([x.strip() for x in v.split(",") if x.strip()])
@@ -348,7 +350,9 @@ def load_aclimdb(path: str | Path, split: str = "train", limit: int | None = Non
     for sub, code in parts:
         folder = base / sub
         if not folder.is_dir():
-            raise InputError(f"{folder} is not a folder; point to an aclImdb directory with {split}/neg and {split}/pos")
+            raise InputError(
+                f"{folder} is not a folder; point to an aclImdb directory with {split}/neg and {split}/pos"
+            )
         for f in sorted(folder.glob("*.txt")):
             texts.append(f.read_text(encoding="utf-8"))
             labels.append(code)

@@ -82,7 +82,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise ModelFileError(f"could not write {path}: {exc.strerror or exc}; check free space and permissions") from None
+        raise ModelFileError(
+            f"could not write {path}: {exc.strerror or exc}; check free space and permissions"
+        ) from None
 
 
 def _versions() -> dict[str, str]:

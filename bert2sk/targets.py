@@ -91,7 +91,9 @@ def soft_targets(
             hard[np.flatnonzero(labelled), y[labelled].astype(int)] = 1.0
     if teacher_logits is None:
         if hard is None or not labelled.all():
-            raise InputError("without teacher_logits every sample needs a label; pass teacher_logits for unlabelled texts")
+            raise InputError(
+                "without teacher_logits every sample needs a label; pass teacher_logits for unlabelled texts"
+            )
         return hard
     z = _check_logits(teacher_logits, n, task)
     if z.shape[1] != n_outputs:

@@ -143,7 +143,9 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int, truncation: s
     return [prefix + truncate_ids(ids, budget, truncation) + suffix for ids in raw]
 
 
-def iter_batches(ids: list[list[int]], batch_size: int, pad_id: int | None) -> Iterator[tuple[np.ndarray, object, object]]:
+def iter_batches(
+    ids: list[list[int]], batch_size: int, pad_id: int | None
+) -> Iterator[tuple[np.ndarray, object, object]]:
     """Yield ``(positions, input_ids, attention_mask)`` batches, longest texts first.
 
     Sorting by length keeps padding (wasted compute) small; positions map each
