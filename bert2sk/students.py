@@ -282,6 +282,7 @@ class DistilledClassifier(_StudentBase):
     def decision_function(self, X) -> np.ndarray:
         """Predicted teacher logits: the margin ``(n,)`` for binary, ``(n, k)`` otherwise."""
         check_is_fitted(self)
+        X = _check_features(X)
         out = np.asarray(self.estimator_.predict(X), dtype=np.float64) * self.temperature
         if self.task_ == "binary":
             return out.ravel()
@@ -403,6 +404,7 @@ class SoftTargetClassifier(_StudentBase):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n, k)`` (per-label probabilities for multilabel)."""
         check_is_fitted(self)
+        X = _check_features(X)
         if self.task_ == "multilabel":
             return np.column_stack([self._full_proba(est, X, 2)[:, 1] for est in self.estimator_])
         return self._full_proba(self.estimator_, X, len(self.classes_))

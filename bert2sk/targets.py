@@ -55,6 +55,13 @@ def _check_logits(teacher_logits: np.ndarray, n: int, task: str) -> np.ndarray:
     return z
 
 
+def _check_settings(temperature: float, alpha: float) -> None:
+    if not temperature > 0:
+        raise InputError(f"temperature must be positive, got {temperature}")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+
+
 def soft_targets(
     teacher_logits: np.ndarray | None,
     y: np.ndarray | None,
@@ -74,10 +81,7 @@ def soft_targets(
     >>> soft_targets(np.array([[0.0, 2.0]]), np.array([0]), "binary", 2, alpha=0.5).round(3)
     array([[0.56, 0.44]])
     """
-    if temperature <= 0:
-        raise InputError(f"temperature must be positive, got {temperature}")
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+    _check_settings(temperature, alpha)
     n = len(teacher_logits) if teacher_logits is not None else len(y)
     hard = None
     if y is not None:
@@ -122,6 +126,7 @@ def regression_targets(
     as in :func:`soft_targets` and mapped back to logits; pure hard labels are
     smoothed by ``label_smoothing`` so their logits stay finite.
     """
+    _check_settings(temperature, alpha)
     n = len(teacher_logits) if teacher_logits is not None else len(y)
     if teacher_logits is not None and (alpha == 0 or y is None):
         z = _check_logits(teacher_logits, n, task) / temperature
