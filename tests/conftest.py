@@ -23,12 +23,13 @@ WORDS = (
 def build_tiny_bert(path: Path, num_labels: int = 2, problem_type: str | None = None, seed: int = 0) -> Path:
     """Write a 2-layer, 32-wide random BERT sequence classifier with a word-level vocab."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     path.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"w{i}" for i in range(60)]]
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    # transformers 5 takes the vocabulary itself (a vocab_file argument is silently ignored)
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tok.save_pretrained(path)
     labels = {i: f"class_{i}" for i in range(num_labels)}
     config = BertConfig(
