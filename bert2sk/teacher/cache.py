@@ -62,13 +62,15 @@ class LogitCache:
     def __init__(self, path: str | Path, timeout: float = 60.0) -> None:
         self.path = Path(path)
         if self.path.is_dir():
-            raise InputError(f"logit cache path {self.path} is a folder; give a file path such as {self.path}/cache.sqlite")
+            raise InputError(
+                f"logit cache path {self.path} is a folder; give a file path such as {self.path}/cache.sqlite")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not self.path.exists() or self.path.stat().st_size == 0
         try:
             self._con = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
-            raise InputError(f"cannot open the logit cache {self.path} ({exc}); check the path and its permissions") from None
+            raise InputError(
+                f"cannot open the logit cache {self.path} ({exc}); check the path and its permissions") from None
         try:
             self._setup(fresh)
         except sqlite3.DatabaseError as exc:
@@ -147,7 +149,8 @@ class LogitCache:
                 part = unique[start:start + _IN_CHUNK]
                 marks = ",".join("?" * len(part))
                 for h, z, e in self._con.execute(
-                    f"SELECT text_sha256, logits, embedding FROM logits WHERE fingerprint=? AND text_sha256 IN ({marks})",
+                    "SELECT text_sha256, logits, embedding FROM logits "
+                    f"WHERE fingerprint=? AND text_sha256 IN ({marks})",
                     [fingerprint, *part],
                 ):
                     found[bytes(h)] = (z, e)
@@ -182,7 +185,8 @@ class LogitCache:
         """
         logits = np.ascontiguousarray(logits, dtype=np.float32)
         if logits.ndim != 2 or len(logits) != len(hashes):
-            raise InputError(f"logits must be (n, k) with one row per hash; got {logits.shape} for {len(hashes)} hashes")
+            raise InputError(
+                f"logits must be (n, k) with one row per hash; got {logits.shape} for {len(hashes)} hashes")
         if embeddings is not None:
             embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
             if len(embeddings) != len(hashes):
