@@ -57,7 +57,38 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "numpy.int32",
     "numpy.dtype",
     "collections.OrderedDict",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
+    "numpy.ndarray",
 })
+
+
+def _types_in(source) -> set[str]:
+    """Every ``module.Class`` a skops file would build, read from its schema without loading it.
+
+    skops' own check passes most scikit-learn types silently; bert2sk wants
+    *its* list to decide, so it reads the whole schema.
+    """
+    import zipfile
+
+    with zipfile.ZipFile(source) as zf:
+        schema = json.loads(zf.read("schema.json"))
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__module__" in node and "__class__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def card_path(path: str | os.PathLike) -> Path:
@@ -130,8 +161,10 @@ def save_student(path: str | os.PathLike, model, card: Mapping[str, object] | No
     path = Path(path)
     if path.suffix != ".skops":
         path = path.with_name(path.name + ".skops")
+    import io
+
     data = sio.dumps(model)
-    untrusted = set(sio.get_untrusted_types(data=data)) - TRUSTED_TYPES
+    untrusted = _types_in(io.BytesIO(data)) - TRUSTED_TYPES
     if untrusted:
         raise InputError(
             f"this model holds types bert2sk would refuse to load: {sorted(untrusted)}; "
@@ -177,6 +210,7 @@ def load_student(path: str | os.PathLike, trusted: Iterable[str] = ()) -> tuple[
     if not path.is_file():
         raise ModelFileError(f"no student file at {path}; pass the .skops file written by `bert2sk distill`")
     try:
+        present = _types_in(path)
         untrusted = sio.get_untrusted_types(file=path)
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError, EOFError, OSError):
         raise ModelFileError(
@@ -184,7 +218,7 @@ def load_student(path: str | os.PathLike, trusted: Iterable[str] = ()) -> tuple[
             "re-save the student with bert2sk"
         ) from None
     allowed = TRUSTED_TYPES | set(trusted)
-    refused = sorted(set(untrusted) - allowed)
+    refused = sorted((present | set(untrusted)) - allowed)
     if refused:
         raise ModelFileError(
             f"{path} contains types bert2sk does not trust: {refused[:8]}; load it only if you made it, "
