@@ -19,7 +19,7 @@ def test_perfectly_calibrated_has_zero_ece():
 
 def test_scores_for_three_tasks():
     z = np.array([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-    from bert2sk.targets import softmax, sigmoid
+    from bert2sk.targets import sigmoid, softmax
 
     mc = score(softmax(z), np.array([0, 1, 2, 1]), "multiclass", z)
     assert mc["accuracy"] == 0.75 and mc["fidelity"] == 1.0 and mc["kl_to_teacher"] == pytest.approx(0)
