@@ -1,0 +1,347 @@
+"""The ``bert2sk`` command line: a thin layer over the Python API.
+
+Every command exits non-zero with one clear line on bad input; ``--help``
+on any command explains it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import Bert2skError, InputError
+
+app = typer.Typer(
+    help="Distil a fine-tuned BERT classifier into small, fast, explainable scikit-learn students.\n\n"
+    "Start with `bert2sk demo`: it runs everything offline on a small shipped corpus and writes an HTML report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+teacher_app = typer.Typer(help="Fine-tune a teacher.", no_args_is_help=True)
+app.add_typer(teacher_app, name="teacher")
+console = Console()
+err = Console(stderr=True)
+
+DataArg = Annotated[str, typer.Argument(
+    help="Data: a .jsonl[.gz]/.csv/.tsv/.parquet file, an aclImdb folder, a CLINC150 .json, a GoEmotions "
+    "folder, 'demo' (the shipped reviews), or a hub data set id (needs a network).")]
+TextCol = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
+LabelCol = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+def _load(spec: str, split: str, text_column: str = "text", label_column: str = "label", task: str | None = None):
+    """Turn a data argument into a Corpus."""
+    from . import data
+
+    p = Path(spec).expanduser()
+    if spec == "demo":
+        return data.load_demo_corpus()
+    if p.is_dir():
+        if (p / "labels.txt").exists():
+            return data.load_goemotions(p, split)
+        if (p / split).is_dir() or (p / "pos").is_dir():
+            return data.load_aclimdb(p, split)
+        raise InputError(f"{p} is a folder bert2sk cannot read; pass a data file, an aclImdb or GoEmotions folder")
+    if p.suffix == ".json" and p.exists():
+        return data.load_clinc150(p, split)
+    if p.exists() or os.sep in spec or p.suffix:
+        return data.load_table(p, text_column, label_column, task=task)
+    return data.load_hub(spec, split, text_column, label_column)
+
+
+def _table(df, title: str, columns: list[str]) -> Table:
+    t = Table(title=title, header_style="bold", show_lines=False)
+    t.add_column("model", style="cyan", no_wrap=True)
+    for c in columns:
+        t.add_column(c, justify="right")
+    for name, row in df.iterrows():
+        cells = []
+        for c in columns:
+            v = row[c]
+            cells.append("—" if v != v else (f"{v:.3f}" if isinstance(v, float) and c not in (
+                "size_mb", "latency_ms") else (f"{v:.2f}" if isinstance(v, float) else str(v))))
+        t.add_row(escape(str(name)), *cells)
+    return t
+
+
+SUMMARY = ["accuracy", "f1_macro", "roc_auc", "fidelity", "ece", "size_mb", "latency_ms"]
+
+
+def _print_summary(result) -> None:
+    df = result.table
+    console.print(_table(df, f"{result.title} — {len(result.test_texts)} test texts", SUMMARY))
+    teacher = df.loc["teacher"]
+    best = df[df["role"] == "distilled"].sort_values("accuracy", ascending=False).head(1)
+    if len(best):
+        name, row = next(best.iterrows())
+        console.print(
+            f"best distilled student: [bold]{escape(name)}[/] — accuracy {row['accuracy']:.3f} "
+            f"(teacher {teacher['accuracy']:.3f}), fidelity {row['fidelity']:.3f}, "
+            f"{teacher['latency_ms'] / max(row['latency_ms'], 1e-9):.0f}x faster per document, "
+            f"{teacher['size_mb'] / max(row['size_mb'], 1e-9):.0f}x smaller"
+        )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the report and the saved students.")] = Path("bert2sk-demo"),
+    labels: Annotated[int, typer.Option(help="Labels the students' user has (the rest are teacher-scored).")] = 200,
+    docs: Annotated[int, typer.Option(help="Documents explained in the report.")] = 20,
+    retrain: Annotated[bool, typer.Option(help="Fine-tune the demo teacher again instead of reusing it.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Run the whole pipeline offline on the shipped movie reviews and write an HTML report.
+
+    The first run fine-tunes the teacher (a few minutes on a laptop CPU) and
+    caches it; later runs reuse it and the cached teacher scores.
+    """
+    from .demo import DemoSettings, run_demo
+
+    t0 = time.perf_counter()
+    result, report, students = run_demo(out, DemoSettings(n_labels=labels, n_docs=docs), progress=not quiet,
+                                        log=lambda m: console.print(escape(m)), retrain=retrain)
+    _print_summary(result)
+    console.print(f"students saved in {escape(str(students))}")
+    console.print(f"report: [bold green]{escape(str(report.resolve()))}[/]  ({time.perf_counter() - t0:.0f}s)")
+
+
+@teacher_app.command("train")
+def teacher_train(
+    data: DataArg,
+    out: Annotated[Path, typer.Option(help="Folder for the fine-tuned teacher (a Hugging Face model directory).")],
+    base: Annotated[str | None, typer.Option(help="Encoder to start from; default the packaged MiniLM-L6.")] = None,
+    eval_data: Annotated[str | None, typer.Option("--eval", help="Held-out data (default: 10% of DATA).")] = None,
+    text_column: TextCol = "text",
+    label_column: LabelCol = "label",
+    limit: Annotated[int | None, typer.Option(help="Use a seeded sample of this many labelled texts.")] = None,
+    epochs: int = 3,
+    max_length: Annotated[int, typer.Option(help="Tokens per text (head+tail truncation).")] = 256,
+    batch_size: int = 16,
+    lr: float = 5e-5,
+    dtype: Annotated[str, typer.Option(help="auto, fp32 or bf16 (autocast).")] = "auto",
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fine-tune a teacher (binary, multiclass or multilabel) on labelled data."""
+    from .teacher.trainer import TrainingArguments, train_teacher
+
+    corpus = _load(data, "train", text_column, label_column).labelled()
+    if limit and limit < len(corpus):
+        corpus = corpus.keep_labels(limit, seed).labelled()
+    eval_corpus = _load(eval_data, "test", text_column, label_column) if eval_data else None
+    args = TrainingArguments(output_dir=str(out), base_model=base, epochs=epochs, max_length=max_length,
+                             batch_size=batch_size, learning_rate=lr, dtype=dtype, seed=seed, progress=not quiet)
+    console.print(f"fine-tuning on {len(corpus):,} labelled texts ({corpus.task}, {len(corpus.label_names)} labels)")
+    res = train_teacher(corpus, args, eval_corpus=eval_corpus, resume=resume)
+    t = Table(title="teacher training", header_style="bold")
+    for c in ("epoch", "train_loss", "eval_accuracy", "eval_f1", "seconds"):
+        t.add_column(c, justify="right")
+    for row in res.history:
+        t.add_row(*[f"{row.get(c, float('nan')):.4g}" if isinstance(row.get(c), float) else str(row.get(c, ""))
+                    for c in ("epoch", "train_loss", "eval_accuracy", "eval_f1", "seconds")])
+    console.print(t)
+    console.print(f"teacher saved to [bold green]{escape(str(out))}[/] (best epoch {res.best_epoch}, "
+                  f"{res.seconds / 60:.1f} min)")
+
+
+@app.command()
+def label(
+    data: Annotated[Path, typer.Argument(help="A .jsonl[.gz] or .csv file of texts.")],
+    teacher: Annotated[str, typer.Option(help="Teacher model directory (or hub id).")],
+    out: Annotated[Path, typer.Option(help="Where to write the logits (.npy).")],
+    text_column: TextCol = "text",
+    cache: Annotated[Path | None, typer.Option(help="Logit cache (default: OUT.cache.sqlite).")] = None,
+    embeddings: Annotated[bool, typer.Option(help="Also write pooled embeddings.")] = False,
+    max_length: int = 256,
+    batch_size: int = 32,
+    dtype: str = "auto",
+    quiet: Quiet = False,
+) -> None:
+    """Score a file with the teacher: resumable (rerun after an interruption), cached by content."""
+    from .teacher import Teacher
+    from .teacher.labelling import label_file
+
+    if not data.exists():
+        raise InputError(f"data file not found: {data}")
+    t = Teacher.from_pretrained(teacher, max_length=max_length, batch_size=batch_size, dtype=dtype,
+                                progress=not quiet)
+    info = label_file(t, data, out, text_column=text_column, cache_path=cache, return_embeddings=embeddings,
+                      progress=not quiet)
+    console.print(f"logits {tuple(info['shape'])} → [bold green]{escape(str(info['out_path']))}[/] "
+                  f"({info.get('scored', 0):,} scored, {info.get('cached', 0):,} from the cache)")
+
+
+def _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature, alpha,
+           max_length, quiet, cache):
+    from .study import run_study
+    from .teacher import Teacher
+
+    tr = _load(train, "train", text_column, label_column)
+    te = _load(test, "test", text_column, label_column).labelled()
+    if labels is not None:
+        tr = tr.keep_labels(labels)
+    t = Teacher.from_pretrained(teacher, max_length=max_length, progress=not quiet)
+    scenario = (f"{tr.n_labelled:,} labelled and {len(tr) - tr.n_labelled:,} unlabelled training texts; "
+                f"baselines use the labels, distilled students the teacher's scores on all {len(tr):,}.")
+    from .demo import cache_dir
+
+    return run_study(t, tr, te, families=_csv(families), features=_csv(features), kinds=_csv(kinds),
+                     temperature=temperature, alpha=alpha, cache_path=cache or cache_dir() / "logits.sqlite",
+                     scenario=scenario, progress=not quiet, log=lambda m: console.print(escape(m)))
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+@app.command()
+def distill(
+    train: DataArg,
+    teacher: Annotated[str, typer.Option(help="Teacher model directory (or hub id).")],
+    test: Annotated[str, typer.Option(help="Labelled held-out data, same format as TRAIN.")],
+    out: Annotated[Path, typer.Option(help="Folder for students, results and report.")] = Path("bert2sk-out"),
+    labels: Annotated[int | None, typer.Option(help="Keep only this many train labels (label-scarce).")] = None,
+    text_column: TextCol = "text",
+    label_column: LabelCol = "label",
+    families: Annotated[str, typer.Option(help="Comma-separated: linear,tree,svm.")] = "linear,tree,svm",
+    features: Annotated[str, typer.Option(help="Comma-separated: tfidf,embeddings.")] = "tfidf,embeddings",
+    kinds: Annotated[str, typer.Option(help="Comma-separated: regression,soft.")] = "regression,soft",
+    temperature: float = 1.0,
+    alpha: Annotated[float, typer.Option(help="Weight of hard labels against the teacher, 0..1.")] = 0.0,
+    max_length: int = 256,
+    cache: Annotated[Path | None, typer.Option(help="Logit cache file.")] = None,
+    report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
+    docs: int = 20,
+    quiet: Quiet = False,
+) -> None:
+    """Train baselines and distilled students, measure them all, save them (and the report)."""
+    from .persistence import save_student
+
+    result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
+                    alpha, max_length, quiet, cache)
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out / "results.csv")
+    for name, entry in result.models.items():
+        if entry.scorer is not None:
+            save_student(out / "students" / name.replace(" · ", "-").replace(" ", "_"), entry.scorer, {
+                "name": name, "role": entry.role, "family": entry.family, "kind": entry.kind,
+                "features": entry.features, "task": result.task, "label_names": list(result.label_names),
+                "teacher": result.teacher_source, "teacher_fingerprint": result.teacher_fingerprint})
+    _print_summary(result)
+    if report:
+        from .report import write_report
+
+        path = write_report(result, out / "report.html", n_docs=docs)
+        console.print(f"report: [bold green]{escape(str(Path(path).resolve()))}[/]")
+
+
+@app.command("report")
+def report_cmd(
+    train: DataArg,
+    teacher: Annotated[str, typer.Option(help="Teacher model directory (or hub id).")],
+    test: Annotated[str, typer.Option(help="Labelled held-out data.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("bert2sk-report.html"),
+    labels: Annotated[int | None, typer.Option(help="Keep only this many train labels.")] = None,
+    text_column: TextCol = "text",
+    label_column: LabelCol = "label",
+    families: str = "linear,tree,svm",
+    features: str = "tfidf,embeddings",
+    kinds: str = "regression,soft",
+    docs: Annotated[int, typer.Option(help="Documents explained.")] = 20,
+    teacher_docs: Annotated[int, typer.Option(help="Of those, explained with LIME on the teacher too.")] = 3,
+    max_length: int = 256,
+    quiet: Quiet = False,
+) -> None:
+    """Write the self-contained HTML report comparing teacher, baselines and distilled students."""
+    from .report import write_report
+
+    result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, 1.0, 0.0,
+                    max_length, quiet, None)
+    path = write_report(result, out, n_docs=docs, teacher_docs=teacher_docs)
+    console.print(f"report: [bold green]{escape(str(Path(path).resolve()))}[/]")
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The text to score and explain.")],
+    model: Annotated[Path, typer.Option(help="A saved student (.skops).")],
+    top: Annotated[int, typer.Option(help="How many reasons to show.")] = 10,
+    method: Annotated[str, typer.Option(help="auto (exact where possible), lime or shap.")] = "auto",
+) -> None:
+    """Score one text with a saved student and show the words behind the score."""
+    from .explain import explain as explain_text
+    from .persistence import load_student
+
+    scorer, card = load_student(model)
+    names = card.get("label_names") or [str(c) for c in scorer.classes_]
+    attr = explain_text(scorer, text, method=method, class_names=names)
+    proba = scorer.predict_proba([text])[0]
+    pred = int(proba.argmax())
+    console.print(f"[bold]{escape(str(names[pred]))}[/] with probability {proba[pred]:.3f}  "
+                  f"({escape(card.get('name', model.name))}, {escape(attr.method)})")
+    t = Table(header_style="bold")
+    t.add_column("term")
+    t.add_column(f"weight toward {escape(str(attr.class_names[attr.explained_class]))}", justify="right")
+    for token, weight in attr.top(top):
+        t.add_row(escape(token), f"[{'green' if weight > 0 else 'red'}]{weight:+.4f}[/]")
+    console.print(t)
+
+
+@app.command()
+def bench(
+    model: Annotated[list[Path], typer.Option(help="Saved students (.skops); repeat the option for several.")],
+    data: Annotated[str, typer.Option(help="Texts to time on (default: the shipped reviews).")] = "demo",
+    teacher: Annotated[str | None, typer.Option(help="Also time this teacher.")] = None,
+    runs: Annotated[int, typer.Option(help="Single-document calls per model, after a warm-up.")] = 100,
+    text_column: TextCol = "text",
+) -> None:
+    """Model size and latency (mean ± std per document, and per 1,000 batched)."""
+    from .bench import batch_latency, latency
+    from .persistence import load_student
+
+    texts = _load(data, "test", text_column).texts[:200]
+    t = Table(title=f"latency over {runs} single-document calls", header_style="bold")
+    for c in ("model", "size MB", "ms / doc", "± std", "ms / 1000 batched"):
+        t.add_column(c, justify="right" if c != "model" else "left")
+    rows = []
+    if teacher:
+        from .teacher import Teacher
+
+        tm = Teacher.from_pretrained(teacher, progress=False)
+        rows.append((teacher, tm.size_bytes, tm.predict_logits))
+    for m in model:
+        scorer, _ = load_student(m)
+        rows.append((m.name, m.stat().st_size, scorer.predict_proba))
+    for name, size, fn in rows:
+        lat = latency(fn, texts, n_runs=runs)
+        t.add_row(escape(str(name)), f"{size / 1e6:.2f}", f"{lat['mean_ms']:.2f}", f"{lat['std_ms']:.2f}",
+                  f"{batch_latency(fn, texts):.0f}")
+    console.print(t)
+
+
+def main() -> None:
+    """Entry point: run the app, turning bert2sk errors into one clear line."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except Bert2skError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/] — rerun the same command to resume where it stopped")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
