@@ -110,8 +110,8 @@ def figure_svg(fig: Any) -> str:
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
     # a fixed pixel size would overflow narrow columns; the viewBox keeps the aspect ratio
-    svg = re.sub(r'(<svg[^>]*?)\s+width="[^"]*"\s+height="[^"]*"', r'\1 style="max-width:100%;height:auto"', svg,
-                 count=1)
+    svg = re.sub(r'(<svg[^>]*?)\s+width="([^"]*)"\s+height="[^"]*"',
+                 r'\1 style="width:100%;max-width:\2;height:auto"', svg, count=1)
     return svg
 
 

@@ -1,0 +1,403 @@
+"""Everything the HTML report shows, computed from a StudyResult as plain data.
+
+The template only lays this out: numbers arrive formatted, figures arrive
+as SVG strings, and texts arrive as segments of the *original* characters
+with a highlight level, so the template never has to mark user text safe.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..explain import (
+    Attribution,
+    agreement,
+    explain_labels,
+    explain_lime,
+    linear_terms,
+    shap_summary,
+    tree_rules,
+    tree_svg,
+)
+from ..explain._models import linear_decision, tree_output, view
+from ..explain.attribution import BR_PATTERN
+from . import plots
+
+__all__ = ["build_report_data", "highlight_segments"]
+
+_FEATURE_ORDER = {"text": 0, "tfidf": 1, "embeddings": 2}
+_FAMILY_ORDER = {"transformer": 0, "linear": 1, "tree": 2, "svm": 3}
+_ROLE_ORDER = {"teacher": 0, "baseline": 1, "distilled": 2}
+# (column, label, higher is better?, decimals)
+_METRICS = [
+    ("accuracy", "Accuracy", True, 3), ("f1_macro", "F1 (macro)", True, 3), ("roc_auc", "ROC-AUC", True, 3),
+    ("fidelity", "Fidelity", True, 3), ("ece", "ECE", False, 3), ("size_mb", "Size (MB)", False, 2),
+    ("latency_ms", "Latency (ms)", False, 2),
+]
+_LEVELS = 5
+_MAX_CLASSES_SHOWN = 8
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _fmt(v: float | None, d: int) -> str:
+    return "–" if v is None else f"{v:,.{d}f}"
+
+
+def _short(name: str) -> str:
+    return (name.replace("baseline · ", "base · ").replace("distilled · ", "dist · ")
+            .replace("logit regression", "logit").replace("soft targets", "soft"))
+
+
+def _sort_key(m: Any) -> tuple:
+    return (_FEATURE_ORDER.get(m.features, 9), _FAMILY_ORDER.get(m.family, 9), _ROLE_ORDER.get(m.role, 9), m.kind)
+
+
+def _summary_rows(result: Any) -> list[dict[str, Any]]:
+    table = result.table
+    models = sorted(result.models.values(), key=lambda m: (m.role != "teacher", *_sort_key(m)))
+    rows = []
+    for m in models:
+        rec = table.loc[m.name] if m.name in table.index else {}
+        row: dict[str, Any] = {"name": m.name, "short": _short(m.name), "role": m.role, "family": m.family,
+                               "kind": m.kind, "features": m.features}
+        for col, *_ in _METRICS:
+            row[col] = _num(rec.get(col)) if hasattr(rec, "get") else None
+        row["latency_std_ms"] = _num(rec.get("latency_std_ms")) if hasattr(rec, "get") else None
+        rows.append(row)
+    for col, _, higher, d in _METRICS:
+        # the teacher's fidelity to itself is 1 by definition; it must not win that column
+        pool = [r[col] for r in rows if r[col] is not None and not (col == "fidelity" and r["role"] == "teacher")]
+        best = (max(pool) if higher else min(pool)) if pool else None
+        for r in rows:
+            v = r[col]
+            r[f"{col}_fmt"] = _fmt(v, d)
+            r[f"{col}_best"] = best is not None and v is not None and round(v, d) == round(best, d) \
+                and not (col == "fidelity" and r["role"] == "teacher")
+    for r in rows:
+        if r["latency_std_ms"] is not None and r["latency_ms"] is not None:
+            r["latency_ms_fmt"] += f" ± {r['latency_std_ms']:.2f}"
+    return rows
+
+
+def _group_rows(rows: list[dict]) -> list[dict]:
+    """Rows grouped under headings: the teacher, then each feature kind."""
+    groups: list[dict] = []
+    for r in rows:
+        title = "teacher" if r["role"] == "teacher" else f"students on {r['features']}"
+        if not groups or groups[-1]["title"] != title:
+            groups.append({"title": title, "rows": []})
+        groups[-1]["rows"].append(r)
+    return groups
+
+
+# --------------------------------------------------------------------------- highlighting
+
+
+def highlight_segments(attr: Attribution, limit: int | None = None, scale: float | None = None) -> list[dict]:
+    """The text cut into segments of original characters, each with a signed highlight level.
+
+    Level ``+1..+5`` supports the explained class, ``-1..-5`` speaks against
+    it, ``0`` is plain text. ``parts`` splits a segment at ``<br />`` tags so a
+    template can join escaped parts with line breaks.
+
+    Examples
+    --------
+    >>> a = Attribution("Good, bad<br />ok", ["Good", "bad", "ok"], [(0, 4), (6, 9), (15, 17)],
+    ...                 [1.0, -0.5, 0.0], 1, 1, ["n", "p"], "lime")
+    >>> [(s["parts"], s["level"]) for s in highlight_segments(a)]
+    [(['Good'], 5), ([', '], 0), (['bad'], -3), (['', 'ok'], 0)]
+    """
+    text = attr.text if limit is None else attr.text[:limit]
+    m = scale if scale else max((abs(w) for w in attr.weights), default=0.0)
+    segs: list[dict] = []
+
+    def add(s: str, level: int, weight: float | None) -> None:
+        if not s:
+            return
+        if level == 0 and segs and segs[-1]["level"] == 0:
+            segs[-1]["text"] += s
+        else:
+            segs.append({"text": s, "level": level, "weight": weight})
+
+    pos = 0
+    for (s, e), w in zip(attr.spans, attr.weights, strict=True):
+        if s >= len(text):
+            break
+        add(text[pos:s], 0, None)
+        r = abs(w) / m if m > 0 else 0.0
+        level = 0 if r < 0.08 else min(_LEVELS, 1 + int(r * _LEVELS))
+        add(text[s:e], int(math.copysign(level, w)) if level else 0, w if level else None)
+        pos = e
+    add(text[pos:], 0, None)
+    for seg in segs:
+        seg["parts"] = BR_PATTERN.split(seg.pop("text"))
+        seg["title"] = None if seg["weight"] is None else f"{seg['weight']:+.4g}"
+        del seg["weight"]
+    return segs
+
+
+def _cut(text: str, max_chars: int) -> tuple[str, bool]:
+    if len(text) <= max_chars:
+        return text, False
+    cut = text.rfind(" ", 0, max_chars)
+    return text[: cut if cut > max_chars // 2 else max_chars], True
+
+
+def _pick_docs(result: Any, shown: list[Any], n_docs: int, seed: int) -> list[int]:
+    from ..targets import decisions
+
+    n = len(result.test_texts)
+    k = min(n_docs, n)
+    preds = [decisions(m.proba, result.task) for m in [result.models["teacher"], *shown] if m.proba is not None]
+    if result.task == "multilabel":
+        preds = [p.reshape(n, -1) for p in preds]
+        disagree = np.array([any((p[i] != preds[0][i]).any() for p in preds) for i in range(n)])
+    else:
+        disagree = np.array([len({int(p[i]) for p in preds}) > 1 for i in range(n)])
+    rng = np.random.default_rng(seed)
+    hard = np.flatnonzero(disagree)
+    easy = np.flatnonzero(~disagree)
+    take = rng.permutation(hard)[: min(len(hard), max(k // 2, k - len(easy)))]
+    rest = rng.permutation(easy)[: k - len(take)]
+    return sorted(int(i) for i in np.concatenate([take, rest]))
+
+
+def _prediction(result: Any, proba_row: np.ndarray) -> tuple[str, float]:
+    names = list(result.label_names)
+    if result.task == "multilabel":
+        on = [names[j] for j in np.flatnonzero(proba_row >= 0.5)]
+        return (", ".join(on) if on else "(no label)"), float(proba_row.max())
+    j = int(proba_row.argmax())
+    return names[j], float(proba_row[j])
+
+
+def _explain_label(result: Any) -> int | None:
+    # binary: always the positive class, so blue means "towards the same class" in every panel
+    return 1 if result.task == "binary" else None
+
+
+def _panel(attr: Attribution, result: Any, limit: int, model: Any) -> dict:
+    return {
+        "model": attr.model, "short": _short(attr.model), "role": getattr(model, "role", "teacher"),
+        "method": attr.method, "explained": attr.explained_name,
+        "segments": highlight_segments(attr, limit),
+        "top": [(w, f"{v:+.3g}") for w, v in attr.top(5)],
+        "empty": not attr.tokens,
+    }
+
+
+# --------------------------------------------------------------------------- global views
+
+
+def _global_view(entry: Any, label_names: Sequence[str], attrs: list[Attribution], k: int) -> dict:
+    out: dict[str, Any] = {"model": entry.name, "short": _short(entry.name), "role": entry.role, "kind": None}
+    try:
+        mv = view(entry)
+    except InputError:
+        mv = None
+    student = mv.student if mv is not None else None
+    if mv is not None and mv.vectorizer is not None and linear_decision(student) is not None:
+        terms = linear_terms(entry, k=k, class_names=label_names)
+        out.update(kind="linear", classes=terms[:_MAX_CLASSES_SHOWN], more_classes=max(0, len(terms) -
+                                                                                          _MAX_CLASSES_SHOWN))
+        for c in out["classes"]:
+            c["positive"] = [(t, f"{v:+.3f}") for t, v in c["positive"]]
+            c["negative"] = [(t, f"{v:+.3f}") for t, v in c["negative"]]
+    elif mv is not None and mv.vectorizer is not None and tree_output(student, 1 if mv.task == "binary" else 0):
+        out.update(kind="tree", rules=tree_rules(entry, max_depth=4),
+                   svg=tree_svg(entry, max_depth=3, class_names=label_names))
+    summary = shap_summary(attrs, k=k) if attrs else []
+    out["summary"] = [(w, f"{v:.3g}", c) for w, v, c in summary]
+    out["summary_method"] = attrs[0].method if attrs else ""
+    return out
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] | None = None,
+                      teacher_docs: int = 3, lime_samples: int = 500, seed: int = 0, top_k: int = 10,
+                      max_chars: int = 5000, log: Any = None) -> dict[str, Any]:
+    """Compute the report's content (tables, SVG figures, explanations, agreement) as plain data.
+
+    Parameters
+    ----------
+    result : StudyResult
+    n_docs : int
+        Test documents explained; sampled with ``seed``, half of them (when
+        there are enough) among documents where the models disagree.
+    doc_indices : sequence of int or None
+        Explain exactly these test documents instead.
+    teacher_docs : int
+        The first this many documents also get LIME on the teacher (slow) and
+        on every student, for the teacher-agreement figures.
+    lime_samples : int
+        LIME perturbations per explanation.
+    top_k : int
+        ``k`` of Jaccard@k and the length of term lists.
+    max_chars : int
+        Longer documents are explained and shown on their first ``max_chars``
+        characters (predictions still use the whole text).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable data for :func:`~bert2sk.report.render_report`.
+    """
+    t_start = time.perf_counter()
+    say = log or (lambda *a: None)
+    names = [str(n) for n in result.label_names]
+    task = result.task
+    students = sorted([m for m in result.entries() if m.role != "teacher" and m.scorer is not None], key=_sort_key)
+    tfidf = [m for m in students if m.features == "tfidf"]
+    shown = tfidf or students
+    n_test = len(result.test_texts)
+    if doc_indices is not None:
+        idx = [int(i) for i in doc_indices]
+        bad = [i for i in idx if not 0 <= i < n_test]
+        if bad:
+            raise InputError(f"doc_indices {bad[:5]} are outside the {n_test} test texts; use 0..{n_test - 1}")
+    else:
+        idx = _pick_docs(result, shown, n_docs, seed)
+    teacher_idx = idx[: max(0, teacher_docs)] if result.teacher_scorer is not None else []
+    label = _explain_label(result)
+
+    # per-document explanations: exact methods for TF-IDF students, LIME where nothing exact applies
+    exact: dict[str, list[Attribution]] = {m.name: [] for m in shown}
+    lime: dict[str, list[Attribution]] = {m.name: [] for m in [result.models["teacher"], *shown]}
+    docs = []
+    for n, i in enumerate(idx):
+        full = result.test_texts[i]
+        text, cut = _cut(full, max_chars)
+        panels = []
+        doc_preds = []
+        teacher_p = result.models["teacher"].proba[i]
+        tname, tprob = _prediction(result, teacher_p)
+        doc_preds.append({"short": "teacher", "role": "teacher", "pred": tname, "prob": f"{tprob:.2f}",
+                          "differs": False})
+        with_teacher = i in teacher_idx
+        for m in shown:
+            pname, pprob = _prediction(result, m.proba[i])
+            doc_preds.append({"short": _short(m.name), "role": m.role, "pred": pname, "prob": f"{pprob:.2f}",
+                              "differs": pname != tname})
+            if m.features == "tfidf":
+                attrs = explain_labels(m, text, label=label, name=m.name, class_names=names)
+            elif with_teacher:
+                attrs = explain_lime(m, text, label=label, num_samples=lime_samples, random_state=seed,
+                                     name=m.name, class_names=names)
+            else:
+                continue
+            exact[m.name].append(attrs[0])
+            panels.append([_panel(a, result, max_chars, m) for a in attrs[:3]])
+            if with_teacher:
+                lime[m.name].append(attrs[0] if attrs[0].method == "lime" else explain_lime(
+                    m, text, labels=[attrs[0].explained_class], num_samples=lime_samples, random_state=seed,
+                    name=m.name, class_names=names)[0])
+        teacher_panel = None
+        if with_teacher:
+            say(f"LIME on the teacher for document {i}")
+            tl = explain_lime(result.teacher_scorer, text, label=label, num_samples=lime_samples, random_state=seed,
+                              name="teacher", class_names=names, task=task)
+            lime["teacher"].append(tl[0])
+            teacher_panel = [_panel(a, result, max_chars, result.models["teacher"]) for a in tl[:3]]
+        preds = {p["pred"] for p in doc_preds}
+        truth = result.y_test[i]
+        if task == "multilabel":
+            on = [names[j] for j in np.flatnonzero(np.asarray(truth) == 1)]
+            true_name = ", ".join(on) if on else "(no label)"
+        else:
+            true_name = names[int(truth)]
+        docs.append({
+            "index": i, "n": n + 1, "true": true_name, "preds": doc_preds, "disagree": len(preds) > 1,
+            "truncated": cut, "n_chars": len(full), "teacher": teacher_panel,
+            "rows": _panel_rows(panels, shown),
+        })
+
+    # agreement: distilled vs baseline (exact, all docs), every student vs the teacher (LIME, teacher docs)
+    agree_rows = []
+    for m in shown:
+        if m.role == "distilled":
+            base = next((b for b in shown if b.role == "baseline" and b.family == m.family
+                         and b.features == m.features), None)
+            if base is not None and exact[m.name] and len(exact[base.name]) == len(exact[m.name]):
+                agree_rows.append(_agree_row(m.name, base.name, exact[m.name], exact[base.name], top_k,
+                                             exact[m.name][0].method + " vs " + exact[base.name][0].method))
+    for m in shown:
+        if lime["teacher"] and len(lime[m.name]) == len(lime["teacher"]):
+            agree_rows.append(_agree_row(m.name, "teacher", lime[m.name], lime["teacher"], top_k, "LIME vs LIME"))
+
+    # global views, one group per (family, features): baseline next to its distilled students
+    groups: dict[tuple, list] = {}
+    for m in students:
+        groups.setdefault((m.features, m.family), []).append(m)
+    global_groups = []
+    for (feat, fam), members in groups.items():
+        global_groups.append({
+            "title": f"{fam} · {feat}",
+            "models": [_global_view(m, names, exact.get(m.name, []), top_k) for m in members],
+        })
+
+    rows = _summary_rows(result)
+    curves = []
+    what = ""
+    for m in sorted(result.models.values(), key=lambda m: (m.role != "teacher", *_sort_key(m))):
+        xs, ys, what = plots.reliability_curve(m.proba, result.y_test, task)
+        curves.append({"short": _short(m.name), "role": m.role, "x": xs, "y": ys})
+    figures = {
+        "accuracy_latency": plots.accuracy_latency_svg(rows),
+        "reliability": plots.reliability_svg(curves[:11], what),
+        "fidelity": plots.fidelity_svg(rows),
+    }
+    shown_names = names if len(names) <= 12 else [*names[:12], f"… {len(names) - 12} more"]
+    return {
+        "title": result.title, "scenario": result.scenario, "task": task, "label_names": shown_names,
+        "n_labels": len(names),
+        "teacher_source": str(result.teacher_source), "teacher_fingerprint": str(result.teacher_fingerprint),
+        "counts": {"train": int(result.n_train), "labelled": int(result.n_labelled), "test": n_test,
+                   "students": len(students), "docs": len(docs)},
+        "table": _group_rows(rows), "metrics": [(c, lbl, hi) for c, lbl, hi, _ in _METRICS],
+        "figures": figures, "global": global_groups, "docs": docs, "agreement": agree_rows, "top_k": top_k,
+        "explained": "the positive class" if task == "binary" else (
+            "each model's predicted class" if task == "multiclass" else "each active label (up to 3)"),
+        "positive_class": names[1] if task == "binary" else None,
+        "settings": {"lime_samples": lime_samples, "seed": seed, "teacher_docs": len(teacher_idx),
+                     "max_chars": max_chars},
+        "timings": {k: f"{v:.1f}" for k, v in {**result.timings,
+                                                   "report data": time.perf_counter() - t_start}.items()},
+        "unexplained": [m.name for m in students if m not in shown],
+    }
+
+
+def _panel_rows(panels: list[list[dict]], shown: list[Any]) -> list[list[dict]]:
+    """Panels laid out one row per (features, family): the baseline next to its distilled students."""
+    rows: list[list[dict]] = []
+    key = None
+    flat = [p for group in panels for p in group]
+    for p in flat:
+        m = next(m for m in shown if m.name == p["model"])
+        k = (m.features, m.family)
+        if k != key:
+            rows.append([])
+            key = k
+        rows[-1].append(p)
+    return rows
+
+
+def _agree_row(a: str, b: str, xa: list, xb: list, k: int, how: str) -> dict:
+    res = agreement(xa, xb, k=k)
+    return {"a": _short(a), "b": _short(b), "how": how, "n_docs": res["n_docs"],
+            "jaccard": _fmt(_num(res["jaccard"]), 2), "spearman": _fmt(_num(res["spearman"]), 2),
+            "kendall": _fmt(_num(res["kendall"]), 2)}
