@@ -88,8 +88,9 @@ def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: b
     except ImportError:  # pragma: no cover - labelling is part of the package
         label_texts = None
     if label_texts is not None and cache_path is not None:
-        return label_texts(teacher, texts, cache_path, return_embeddings=embeddings, progress=teacher.progress)
-    out = teacher.predict_logits(texts, return_embeddings=embeddings, desc=desc)
+        out = label_texts(teacher, texts, cache_path, return_embeddings=embeddings, progress=teacher.progress)
+    else:
+        out = teacher.predict_logits(texts, return_embeddings=embeddings, desc=desc)
     return out if embeddings else (out, None)
 
 

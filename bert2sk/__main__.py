@@ -1,0 +1,5 @@
+"""``python -m bert2sk`` runs the command line."""
+
+from .cli import main
+
+main()

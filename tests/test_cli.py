@@ -1,0 +1,72 @@
+"""The command line: help a newcomer understands, one clear line on bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from bert2sk.cli import app
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "bert2sk", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["teacher", "train"], ["label"], ["distill"], ["report"],
+                                     ["explain"], ["bench"]])
+def test_help(command):
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_bad_inputs_exit_with_one_clear_line(tmp_path, tiny_bert):
+    missing = _run("explain", "hello", "--model", str(tmp_path / "nope.skops"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().startswith("error: no student file") and "Traceback" not in missing.stderr
+    (tmp_path / "bad.skops").write_bytes(b"garbage")
+    corrupt = _run("explain", "hello", "--model", str(tmp_path / "bad.skops"))
+    assert corrupt.returncode == 2 and "not a readable skops file" in corrupt.stderr
+    (tmp_path / "d.csv").write_text("body,label\nhello,1\n")
+    wrong = _run("label", str(tmp_path / "d.csv"), "--teacher", str(tiny_bert), "--out", str(tmp_path / "o.npy"))
+    assert wrong.returncode == 2 and "no column 'text'" in wrong.stderr, wrong.stderr
+    unknown = _run("label", str(tmp_path / "d.csv"), "--teacher", str(tmp_path / "no-model"), "--out",
+                   str(tmp_path / "o.npy"), "--text-column", "body")
+    assert unknown.returncode == 2 and "model directory not found" in unknown.stderr
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_label_then_distill_then_explain(tmp_path, tiny_bert):
+    """The CLI path a user follows, on a tiny teacher and a small CSV."""
+    import pandas as pd
+
+    from .conftest import sentiment_texts
+
+    texts, y = sentiment_texts(160)
+    pd.DataFrame({"text": texts[:120], "label": y[:120]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": texts[120:], "label": y[120:]}).to_csv(tmp_path / "test.csv", index=False)
+    lab = _run("label", str(tmp_path / "train.csv"), "--teacher", str(tiny_bert), "--out", str(tmp_path / "z.npy"),
+               "--quiet")
+    assert lab.returncode == 0, lab.stderr
+    assert (tmp_path / "z.npy").exists()
+    env_cache = str(tmp_path / "cache")
+    os.environ["BERT2SK_CACHE"] = env_cache
+    try:
+        out = tmp_path / "out"
+        dist = _run("distill", str(tmp_path / "train.csv"), "--teacher", str(tiny_bert), "--test",
+                    str(tmp_path / "test.csv"), "--labels", "40", "--out", str(out), "--features", "tfidf",
+                    "--families", "linear", "--no-report", "--quiet", "--max-length", "32")
+    finally:
+        del os.environ["BERT2SK_CACHE"]
+    assert dist.returncode == 0, dist.stderr
+    assert (out / "results.csv").exists() and "best distilled student" in dist.stdout
+    model = out / "students" / "distilled-linear-tfidf-logit_regression.skops"
+    exp = _run("explain", "a great film </script>", "--model", str(model), "--top", "3")
+    assert exp.returncode == 0, exp.stderr
+    assert "with probability" in exp.stdout and "weight toward" in exp.stdout

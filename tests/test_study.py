@@ -1,0 +1,63 @@
+"""A whole study on tiny local teachers: binary, multiclass and multilabel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bert2sk.data import Corpus
+from bert2sk.errors import InputError
+from bert2sk.study import run_study
+from bert2sk.teacher import Teacher
+
+from .conftest import sentiment_texts
+
+
+def _quiet(*_):
+    pass
+
+
+def test_binary_study_measures_every_model(tiny_bert, tmp_path):
+    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32)
+    texts, y = sentiment_texts(240)
+    train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(80)
+    res = run_study(teacher, train.keep_labels(30), test, latency_runs=5, cache_path=tmp_path / "c.sqlite",
+                    families=("linear", "tree"), log=_quiet)
+    table = res.table
+    assert set(table["role"]) == {"teacher", "baseline", "distilled"}
+    assert len(table) == 1 + 2 * 2 * 3  # teacher + 2 feature kinds x 2 families x (baseline + 2 distilled)
+    assert table.loc["teacher", "fidelity"] == 1.0
+    # a random teacher is not the truth, but its students must imitate it closely
+    distilled = table[(table["role"] == "distilled") & (table["family"] == "linear")]
+    assert distilled["fidelity"].max() > 0.85
+    assert (table["size_mb"] > 0).all() and (table["latency_ms"] > 0).all()
+    assert res.n_labelled == 30 and res.n_train == 160
+    entry = res.models["distilled · linear · tfidf · logit regression"]
+    np.testing.assert_allclose(entry.scorer.predict_proba(test.texts), entry.proba)
+
+
+@pytest.mark.parametrize("which", ["multiclass", "multilabel"])
+def test_multiclass_and_multilabel_studies(which, tiny_bert_multiclass, tiny_bert_multilabel):
+    path = tiny_bert_multiclass if which == "multiclass" else tiny_bert_multilabel
+    teacher = Teacher.from_pretrained(path, progress=False, max_length=32)
+    texts, _ = sentiment_texts(150, seed=1)
+    k = len(teacher.label_names)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, k, 150) if which == "multiclass" else rng.integers(0, 2, (150, k))
+    corpus = Corpus(texts, labels, teacher.label_names, which)
+    train, test = corpus.split(50)
+    res = run_study(teacher, train, test, latency_runs=3, families=("linear",), features=("tfidf",), log=_quiet)
+    assert res.task == which and len(res.table) == 4
+    assert res.table["fidelity"].notna().all()
+
+
+def test_study_rejects_mismatched_inputs(tiny_bert, tiny_bert_multiclass):
+    texts, y = sentiment_texts(60)
+    train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(20)
+    teacher = Teacher.from_pretrained(tiny_bert_multiclass, progress=False, max_length=32)
+    with pytest.raises(InputError, match="4 outputs but the corpus 2 labels"):
+        run_study(teacher, train, test, log=_quiet)
+    with pytest.raises(InputError, match="unknown features"):
+        run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test, features=("bag",), log=_quiet)
+    with pytest.raises(InputError, match="every test text needs a label"):
+        run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test.without_labels(), log=_quiet)
