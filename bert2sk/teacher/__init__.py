@@ -1,5 +1,20 @@
 """The teacher: scoring (model), its logit cache, and its fine-tuning trainer."""
 
+from .cache import LogitCache, text_hash
+from .labelling import label_file, label_texts
 from .model import Teacher, cpu_supports_bf16, packaged_encoder_path, task_from_config
+from .trainer import TrainingArguments, TrainResult, train_teacher
 
-__all__ = ["Teacher", "cpu_supports_bf16", "packaged_encoder_path", "task_from_config"]
+__all__ = [
+    "LogitCache",
+    "Teacher",
+    "TrainResult",
+    "TrainingArguments",
+    "cpu_supports_bf16",
+    "label_file",
+    "label_texts",
+    "packaged_encoder_path",
+    "task_from_config",
+    "text_hash",
+    "train_teacher",
+]
