@@ -210,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     # the peak again at the end: other work on a shared machine moves it
     peak_end = matmul_peak("bf16")
     lines.append(f"\nbf16 matmul peak re-measured at the end: {peak_end:.1f} GFLOP/s")
+    if peak_end > peaks["bf16"]:
+        # a peak measured while other work ran is too low; judge against the higher one
+        for r in (imdb, clinc):
+            r["pct_bf16_peak"] = 100 * r["gflops_c"] / peak_end
+        lines.append(f"   (the higher one is used for the goals below: IMDB {imdb['pct_bf16_peak']:.1f}%, "
+                     f"CLINC {clinc['pct_bf16_peak']:.1f}% of it)")
 
     def verdict(ok: bool) -> str:
         return "MET" if ok else "NOT MET"

@@ -479,6 +479,9 @@ def train_teacher(train, args: TrainingArguments, eval_corpus=None, resume: bool
         if done.get("label_names") != list(train.label_names):
             raise InputError(f"{out} holds a teacher for labels {done.get('label_names')}, not "
                              f"{list(train.label_names)}; use another output_dir or resume=False")
+        if done.get("corpus_fingerprint") != data_fp:
+            raise InputError(f"{out} holds a finished teacher trained on other texts or labels; "
+                             "use another output_dir, or resume=False to train again here")
         return TrainResult(**done["result"])
     if resume and (ckpt / STATE_JSON).is_file():
         state = json.loads((ckpt / STATE_JSON).read_text())
