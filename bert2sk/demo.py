@@ -25,9 +25,9 @@ class DemoSettings:
     n_test: int = 400
     n_labels: int = 200
     seed: int = 0
-    teacher_epochs: int = 2
-    teacher_max_length: int = 128
-    teacher_learning_rate: float = 6e-5
+    teacher_epochs: int = 3
+    teacher_max_length: int = 256
+    teacher_learning_rate: float = 5e-5
     teacher_batch_size: int = 16
     n_docs: int = 20
     teacher_docs: int = 3

@@ -32,12 +32,17 @@ def clean_text(text: str) -> str:
     return _BR.sub(" ", text).lower()
 
 
-def TfidfFeatures(**overrides) -> TfidfVectorizer:  # noqa: N802 - reads as a class at call sites
-    """A ``TfidfVectorizer`` with defaults that suit review- and query-length text.
+class TfidfFeatures(TfidfVectorizer):
+    """A ``TfidfVectorizer`` with defaults for review- and query-length text, saved compactly.
 
     Unigrams and bigrams, sublinear term frequency, terms in at least two
-    documents, at most 200k features, HTML line breaks removed. Any
-    ``TfidfVectorizer`` parameter can be overridden.
+    documents and in at most 90% of them, at most 200k features, accents
+    stripped, HTML line breaks removed. Every ``TfidfVectorizer`` parameter
+    is accepted.
+
+    The fitted vocabulary is saved as one UTF-8 byte array plus term lengths
+    instead of a dictionary: skops writes a 110k-term dictionary as 79 MB in
+    about three minutes, the arrays as about 2 MB in a fraction of a second.
 
     Examples
     --------
@@ -45,18 +50,43 @@ def TfidfFeatures(**overrides) -> TfidfVectorizer:  # noqa: N802 - reads as a cl
     >>> vec.get_feature_names_out().tolist()  # terms in every document carry no signal (max_df)
     ['bad', 'bad film', 'good', 'good film']
     """
-    params = dict(
-        preprocessor=clean_text,
-        ngram_range=(1, 2),
-        min_df=2,
-        max_df=0.9,
-        sublinear_tf=True,
-        max_features=200_000,
-        strip_accents="unicode",
-        dtype=np.float32,
-    )
-    params.update(overrides)
-    return TfidfVectorizer(**params)
+
+    def __init__(self, *, input="content", encoding="utf-8", decode_error="strict", strip_accents="unicode",
+                 lowercase=True, preprocessor=clean_text, tokenizer=None, analyzer="word", stop_words=None,
+                 token_pattern=r"(?u)\b\w\w+\b", ngram_range=(1, 2), max_df=0.9, min_df=2,
+                 max_features=200_000, vocabulary=None, binary=False, dtype=np.float32, norm="l2", use_idf=True,
+                 smooth_idf=True, sublinear_tf=True) -> None:
+        super().__init__(
+            input=input, encoding=encoding, decode_error=decode_error, strip_accents=strip_accents,
+            lowercase=lowercase, preprocessor=preprocessor, tokenizer=tokenizer, analyzer=analyzer,
+            stop_words=stop_words, token_pattern=token_pattern, ngram_range=ngram_range, max_df=max_df,
+            min_df=min_df, max_features=max_features, vocabulary=vocabulary, binary=binary, dtype=dtype, norm=norm,
+            use_idf=use_idf, smooth_idf=smooth_idf, sublinear_tf=sublinear_tf,
+        )
+
+    def __getstate__(self) -> dict:
+        # object.__getstate__ hands back the live __dict__: copy before changing it
+        state = dict(super().__getstate__())
+        vocab = state.pop("vocabulary_", None)
+        if vocab is not None:
+            terms = [""] * len(vocab)
+            for term, i in vocab.items():
+                terms[i] = term
+            encoded = [t.encode("utf-8") for t in terms]
+            state["vocabulary_utf8_"] = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+            state["vocabulary_lengths_"] = np.array([len(e) for e in encoded], dtype=np.int64)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        blob = state.pop("vocabulary_utf8_", None)
+        lengths = state.pop("vocabulary_lengths_", None)
+        super().__setstate__(state)
+        if blob is not None and lengths is not None:
+            data = bytes(np.asarray(blob, dtype=np.uint8))
+            ends = np.cumsum(lengths).tolist()
+            starts = [0, *ends[:-1]]
+            self.vocabulary_ = {data[a:b].decode("utf-8"): i for i, (a, b) in enumerate(zip(starts, ends, strict=True))}
 
 
 class SentenceEmbeddings(TransformerMixin, BaseEstimator):

@@ -26,6 +26,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "bert2sk.students.SoftTargetClassifier",
     "bert2sk.features.SentenceEmbeddings",
     "bert2sk.features.clean_text",
+    "bert2sk.features.TfidfFeatures",
     "sklearn.pipeline.Pipeline",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
