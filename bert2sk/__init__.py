@@ -20,6 +20,14 @@ _API = {
     "load_goemotions": "data",
     "load_hub": "data",
     "Teacher": "teacher",
+    "TrainingArguments": "teacher",
+    "train_teacher": "teacher",
+    "label_texts": "teacher",
+    "LogitCache": "teacher",
+    "run_study": "study",
+    "explain": "explain",
+    "Attribution": "explain",
+    "write_report": "report",
     "packaged_encoder_path": "teacher",
     "TfidfFeatures": "features",
     "SentenceEmbeddings": "features",
@@ -38,18 +46,23 @@ _API = {
 }
 
 __all__ = [
+    "Attribution",
     "Bert2skError",
     "Corpus",
     "DistilledClassifier",
     "InputError",
+    "LogitCache",
     "ModelFileError",
     "SentenceEmbeddings",
     "SoftTargetClassifier",
     "Teacher",
     "TfidfFeatures",
+    "TrainingArguments",
     "evaluate",
     "expected_calibration_error",
+    "explain",
     "fidelity",
+    "label_texts",
     "load_aclimdb",
     "load_clinc150",
     "load_demo_corpus",
@@ -60,18 +73,24 @@ __all__ = [
     "make_baseline",
     "make_distilled",
     "packaged_encoder_path",
+    "run_study",
     "save_student",
+    "train_teacher",
+    "write_report",
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import Corpus, load_aclimdb, load_clinc150, load_demo_corpus, load_goemotions, load_hub, load_table
     from .errors import Bert2skError, InputError, ModelFileError
+    from .explain import Attribution, explain
     from .features import SentenceEmbeddings, TfidfFeatures
     from .metrics import evaluate, expected_calibration_error, fidelity
     from .persistence import load_student, save_student
+    from .report import write_report
     from .students import DistilledClassifier, SoftTargetClassifier, make_baseline, make_distilled
-    from .teacher import Teacher, packaged_encoder_path
+    from .study import run_study
+    from .teacher import LogitCache, Teacher, TrainingArguments, label_texts, packaged_encoder_path, train_teacher
 
 
 def __getattr__(name: str):
