@@ -26,7 +26,7 @@ class DemoSettings:
     n_labels: int = 200
     seed: int = 0
     teacher_epochs: int = 3
-    teacher_max_length: int = 256
+    teacher_max_length: int = 128
     teacher_learning_rate: float = 5e-5
     teacher_batch_size: int = 16
     n_docs: int = 20
@@ -75,7 +75,7 @@ def demo_teacher(settings: DemoSettings = DemoSettings(), progress: bool = True,
         seed=settings.seed, progress=progress, early_stopping_patience=None,
     )
     result = train_teacher(train, args, resume=True)
-    info = json.loads(done.read_text()) if done.exists() else {"history": result.history}
+    info = json.loads(done.read_text()) if done.exists() else {"result": {"history": result.history}}
     return Teacher.from_pretrained(out, max_length=settings.teacher_max_length, progress=progress), info
 
 
@@ -96,12 +96,16 @@ def run_demo(out_dir: str | Path = "bert2sk-demo", settings: DemoSettings = Demo
         f"training reviews (the {settings.n_labels} labels included). Everything is measured on "
         f"{len(test)} held-out reviews (Pang & Lee polarity v2.0, CC BY 4.0)."
     )
+    history = (info.get("result") or info).get("history") or []
+    if history:
+        last = history[-1]
+        log(f"teacher: held-out accuracy during fine-tuning {last.get('eval_accuracy', float('nan')):.3f} "
+            f"after {last.get('epoch')} epochs")
     log(scenario)
     result = run_study(
         teacher, scarce, test, cache_path=cache_dir() / "logits.sqlite", title="bert2sk demo: movie reviews",
         scenario=scenario, seed=settings.seed, progress=progress, log=log,
     )
-    result.timings["teacher history"] = info.get("history")  # type: ignore[assignment]
     students_dir = out_dir / "students"
     for name, entry in result.models.items():
         if entry.scorer is None:
