@@ -28,7 +28,8 @@ app = typer.Typer(
 )
 teacher_app = typer.Typer(help="Fine-tune a teacher.", no_args_is_help=True)
 app.add_typer(teacher_app, name="teacher")
-console = Console()
+# a log file or CI gets the full table rather than rich's 80-column guess
+console = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 
 DataArg = Annotated[str, typer.Argument(
@@ -59,22 +60,32 @@ def _load(spec: str, split: str, text_column: str = "text", label_column: str = 
     return data.load_hub(spec, split, text_column, label_column)
 
 
-def _table(df, title: str, columns: list[str]) -> Table:
+SUMMARY = {"accuracy": "acc", "f1_macro": "F1", "roc_auc": "AUC", "fidelity": "fidelity", "ece": "ECE",
+           "size_mb": "MB", "latency_ms": "ms/doc"}
+
+
+def _table(df, title: str, columns: dict[str, str]) -> Table:
     t = Table(title=title, header_style="bold", show_lines=False)
     t.add_column("model", style="cyan", no_wrap=True)
-    for c in columns:
-        t.add_column(c, justify="right")
+    for header in columns.values():
+        t.add_column(header, justify="right")
+    previous_section = None
     for name, row in df.iterrows():
+        section = (row.get("role") == "teacher", row.get("features"))
+        if previous_section is not None and section != previous_section:
+            t.add_section()
+        previous_section = section
         cells = []
         for c in columns:
             v = row[c]
-            cells.append("—" if v != v else (f"{v:.3f}" if isinstance(v, float) and c not in (
-                "size_mb", "latency_ms") else (f"{v:.2f}" if isinstance(v, float) else str(v))))
+            if v != v:
+                cells.append("—")
+            elif c in ("size_mb", "latency_ms"):
+                cells.append(f"{v:.2f}" if v < 100 else f"{v:.0f}")
+            else:
+                cells.append(f"{v:.3f}")
         t.add_row(escape(str(name)), *cells)
     return t
-
-
-SUMMARY = ["accuracy", "f1_macro", "roc_auc", "fidelity", "ece", "size_mb", "latency_ms"]
 
 
 def _print_summary(result) -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from ._io import atomic_write_bytes
 from .errors import InputError, ModelFileError
 
-__all__ = ["save_student", "load_student", "TRUSTED_TYPES", "card_path", "atomic_write_bytes"]
+__all__ = ["save_student", "load_student", "TRUSTED_TYPES", "card_path"]
 
 # Every type a bert2sk student pipeline may contain. Anything else in a file
 # is refused unless the caller names it in ``trusted``.
@@ -96,27 +96,6 @@ def card_path(path: str | os.PathLike) -> Path:
     """Where the JSON card of the student at ``path`` lives."""
     p = Path(path)
     return p.with_name(p.name.removesuffix(".skops") + ".card.json")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename.
-
-    A crash or a full disk leaves the old file (or none), never half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ModelFileError(
-            f"could not write {path}: {exc.strerror or exc}; check free space and permissions"
-        ) from None
 
 
 def _versions() -> dict[str, str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import publish
 from ..errors import InputError
 from .cache import LogitCache, text_hash
 
@@ -84,7 +85,7 @@ class _NpyRowWriter:
                     out.write(block)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(tmp, self.path)
+            publish(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
