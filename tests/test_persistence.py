@@ -42,7 +42,7 @@ def test_foreign_types_are_refused(tmp_path):
     import skops.io as sio
     from sklearn.ensemble import RandomForestClassifier
 
-    rf = RandomForestClassifier(n_estimators=2).fit([[0], [1]], [0, 1])
+    rf = RandomForestClassifier(n_estimators=2, bootstrap=False, random_state=0).fit([[0], [1]], [0, 1])
     foreign = tmp_path / "foreign.skops"
     sio.dump(rf, foreign)
     with pytest.raises(ModelFileError, match="does not trust"):
