@@ -106,6 +106,10 @@ def run_demo(out_dir: str | Path = "bert2sk-demo", settings: DemoSettings = Demo
         teacher, scarce, test, cache_path=cache_dir() / "logits.sqlite", title="bert2sk demo: movie reviews",
         scenario=scenario, seed=settings.seed, progress=progress, log=log,
     )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out_dir / "results.csv")
+    (out_dir / "RESULTS.md").write_text(
+        f"# {result.title}\n\n{scenario}\n\nProduced by `bert2sk demo`.\n\n{result.to_markdown()}")
     students_dir = out_dir / "students"
     for name, entry in result.models.items():
         if entry.scorer is None:

@@ -81,6 +81,20 @@ class StudyResult:
     def entries(self, role: str | None = None) -> list[ModelEntry]:
         return [m for m in self.models.values() if role is None or m.role == role]
 
+    def to_markdown(self) -> str:
+        """The results table as GitHub markdown (what RESULTS.md files hold)."""
+        cols = {"accuracy": "accuracy", "f1_macro": "macro-F1", "roc_auc": "ROC-AUC", "fidelity": "fidelity",
+                "ece": "ECE", "size_mb": "size MB", "latency_ms": "ms/doc", "latency_std_ms": "± std"}
+        lines = ["| model | " + " | ".join(cols.values()) + " |", "|---|" + "---:|" * len(cols)]
+        for name, row in self.table.iterrows():
+            cells = []
+            for c in cols:
+                v = float(row[c])
+                cells.append("—" if v != v else (f"{v:.3f}" if c not in ("size_mb", "latency_ms", "latency_std_ms")
+                                                 else f"{v:.2f}"))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
 
 def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: bool, desc: str):
     try:
