@@ -47,24 +47,16 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, task: str = "bi
     proba = np.asarray(proba, dtype=np.float64)
     y = np.asarray(y)
     if task == "multilabel":
-        conf = proba.ravel()
-        correct = y.ravel().astype(float)
-        # reliability of P(label = 1): compare mean prediction with frequency per bin
-        bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-        ece = 0.0
-        for b in range(n_bins):
-            m = bins == b
-            if m.any():
-                ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
-        return float(ece)
-    conf = proba.max(axis=1)
-    correct = (proba.argmax(axis=1) == y).astype(float)
+        # reliability of P(label = 1): mean prediction against frequency, per bin
+        conf, outcome = proba.ravel(), y.ravel().astype(float)
+    else:
+        conf, outcome = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
     ece = 0.0
     for b in range(n_bins):
         m = bins == b
         if m.any():
-            ece += m.mean() * abs(conf[m].mean() - correct[m].mean())
+            ece += m.mean() * abs(conf[m].mean() - outcome[m].mean())
     return float(ece)
 
 
