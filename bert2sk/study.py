@@ -97,11 +97,9 @@ class StudyResult:
 
 
 def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: bool, desc: str):
-    try:
-        from .teacher.labelling import label_texts
-    except ImportError:  # pragma: no cover - labelling is part of the package
-        label_texts = None
-    if label_texts is not None and cache_path is not None:
+    from .teacher.labelling import label_texts
+
+    if cache_path is not None:
         out = label_texts(teacher, texts, cache_path, return_embeddings=embeddings, progress=teacher.progress)
     else:
         out = teacher.predict_logits(texts, return_embeddings=embeddings, desc=desc)

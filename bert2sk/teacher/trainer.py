@@ -16,6 +16,7 @@ its config as ``bert2sk_thresholds``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
@@ -216,6 +217,21 @@ def _disk_full(exc: OSError, where: Path) -> ModelFileError:
     )
 
 
+@contextlib.contextmanager
+def _removed_on_failure(tmp: Path, where: Path):
+    """Delete the staging folder ``tmp`` if the block fails; a full disk becomes a clear error."""
+    try:
+        yield
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc, where) from None
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _atomic_dir(final: Path, write) -> None:
     """Write a directory via ``write(tmp_dir)`` into a sibling temp dir, then swap it in.
 
@@ -223,7 +239,7 @@ def _atomic_dir(final: Path, write) -> None:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    try:
+    with _removed_on_failure(tmp, final):
         write(tmp)
         old = None
         if final.exists():
@@ -233,14 +249,6 @@ def _atomic_dir(final: Path, write) -> None:
         os.replace(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
-            raise _disk_full(exc, final) from None
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _save_hf(model, tokenizer, path: Path) -> None:
@@ -710,17 +718,9 @@ def _publish_final(out: Path, model, tokenizer, marker: dict) -> None:
     the marker goes last, so its presence means the teacher is complete.
     """
     staging = Path(tempfile.mkdtemp(prefix=".final.tmp-", dir=out))
-    try:
+    with _removed_on_failure(staging, out):
         _save_hf(model, tokenizer, staging)
         (staging / MARKER).write_text(json.dumps(marker, indent=2, default=str))
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
-            raise _disk_full(exc, out) from None
-        raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     names = sorted(p.name for p in staging.iterdir())
     names.remove(MARKER)
     for name in [*names, MARKER]:
