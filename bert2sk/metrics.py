@@ -14,9 +14,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import InputError
-from .targets import decisions, logits_to_proba
+from .targets import decisions, logits_to_proba, tune_thresholds
 
-__all__ = ["expected_calibration_error", "fidelity", "score", "evaluate", "proba_to_logits", "METRIC_COLUMNS"]
+__all__ = ["expected_calibration_error", "fidelity", "score", "evaluate", "proba_to_logits", "per_class_scores",
+           "top_confusions", "tune_thresholds", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = ("accuracy", "f1_macro", "f1_micro", "roc_auc", "fidelity", "logit_mse", "kl_to_teacher", "ece")
 _CLIP = 1e-7
@@ -61,8 +62,11 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, task: str = "bi
 
 
 def fidelity(proba: np.ndarray, teacher_proba: np.ndarray, task: str = "binary",
-             thresholds: np.ndarray | float = 0.5) -> float:
+             thresholds: np.ndarray | float = 0.5, teacher_thresholds: np.ndarray | float | None = None) -> float:
     """Share of decisions that agree with the teacher's (per label for multilabel).
+
+    For multilabel each side decides with its own per-label thresholds
+    (``teacher_thresholds`` defaults to ``thresholds``).
 
     Examples
     --------
@@ -70,7 +74,7 @@ def fidelity(proba: np.ndarray, teacher_proba: np.ndarray, task: str = "binary",
     0.5
     """
     a = decisions(proba, task, thresholds)
-    b = decisions(teacher_proba, task, thresholds)
+    b = decisions(teacher_proba, task, thresholds if teacher_thresholds is None else teacher_thresholds)
     return float((a == b).mean())
 
 
@@ -95,12 +99,14 @@ def _roc_auc(proba: np.ndarray, y: np.ndarray, task: str) -> float:
 
 
 def score(proba: np.ndarray, y: np.ndarray | None, task: str, teacher_logits: np.ndarray | None = None,
-          thresholds: np.ndarray | float = 0.5) -> dict[str, float]:
+          thresholds: np.ndarray | float = 0.5,
+          teacher_thresholds: np.ndarray | float | None = None) -> dict[str, float]:
     """All quality and fidelity figures for one model's probabilities.
 
     ``y`` are true labels (codes, or a 0/1 matrix for multilabel); without
     them only the teacher-relative figures are computed. Missing figures are
-    ``nan``.
+    ``nan``. ``thresholds`` are this model's per-label decision thresholds
+    (multilabel), ``teacher_thresholds`` the teacher's, for fidelity.
 
     Examples
     --------
@@ -131,7 +137,7 @@ def score(proba: np.ndarray, y: np.ndarray | None, task: str, teacher_logits: np
         if tz.shape != proba.shape:
             raise InputError(f"teacher_logits have shape {tz.shape} but the predictions {proba.shape}")
         tp = logits_to_proba(tz, task)
-        out["fidelity"] = fidelity(proba, tp, task, thresholds)
+        out["fidelity"] = fidelity(proba, tp, task, thresholds, teacher_thresholds)
         out["logit_mse"] = float(np.mean((proba_to_logits(proba, task) - proba_to_logits(tp, task)) ** 2))
         p = np.clip(proba, _CLIP, 1 - _CLIP)
         q = np.clip(tp, _CLIP, 1 - _CLIP)
@@ -144,10 +150,14 @@ def score(proba: np.ndarray, y: np.ndarray | None, task: str, teacher_logits: np
 
 
 def evaluate(probas: Mapping[str, np.ndarray], y: np.ndarray | None, task: str,
-             teacher_logits: np.ndarray | None = None, extra: Mapping[str, Mapping[str, object]] | None = None):
+             teacher_logits: np.ndarray | None = None, extra: Mapping[str, Mapping[str, object]] | None = None,
+             thresholds: Mapping[str, np.ndarray | float] | None = None,
+             teacher_thresholds: np.ndarray | float | None = None):
     """A tidy table (pandas DataFrame, one row per model) of :func:`score` figures.
 
-    ``extra`` adds columns per model (e.g. ``kind``, ``features``, size, latency).
+    ``extra`` adds columns per model (e.g. ``kind``, ``features``, size, latency);
+    ``thresholds`` maps a model to its multilabel decision thresholds (0.5
+    where absent).
 
     Examples
     --------
@@ -161,8 +171,84 @@ def evaluate(probas: Mapping[str, np.ndarray], y: np.ndarray | None, task: str,
     rows = {}
     for name, proba in probas.items():
         row = dict((extra or {}).get(name, {}))
-        row.update(score(proba, y, task, teacher_logits))
+        th = (thresholds or {}).get(name, 0.5)
+        row.update(score(proba, y, task, teacher_logits, th, teacher_thresholds))
         rows[name] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "model"
     return df
+
+
+def per_class_scores(proba: np.ndarray, y: np.ndarray, task: str, label_names, thresholds: np.ndarray | float = 0.5,
+                     teacher_proba: np.ndarray | None = None,
+                     teacher_thresholds: np.ndarray | float | None = None):
+    """Precision, recall, F1 and support per class (or label), with per-class fidelity.
+
+    Fidelity of a class: for multilabel, the share of texts on which the
+    model and the teacher take the same decision for that label; otherwise,
+    the share of the texts the teacher puts in that class that the model
+    puts there too.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by label name.
+
+    Examples
+    --------
+    >>> p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    >>> df = per_class_scores(p, np.array([0, 1, 1]), "binary", ["neg", "pos"])
+    >>> df.loc["pos", ["precision", "recall", "support"]].tolist()
+    [1.0, 0.5, 2.0]
+    """
+    import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
+
+    names = [str(n) for n in label_names]
+    k = len(names)
+    pred = decisions(proba, task, thresholds)
+    y = np.asarray(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if task == "multilabel":
+            prec, rec, f1, sup = precision_recall_fscore_support(y, pred, average=None, zero_division=0)
+        else:
+            prec, rec, f1, sup = precision_recall_fscore_support(y, pred, labels=np.arange(k), average=None,
+                                                                 zero_division=0)
+    df = pd.DataFrame({"precision": prec, "recall": rec, "f1": f1, "support": sup.astype(float)}, index=names)
+    if task == "multilabel":
+        df["predicted"] = pred.sum(axis=0).astype(float)
+    else:
+        df["predicted"] = np.bincount(pred, minlength=k)[:k].astype(float)
+    if teacher_proba is not None:
+        tdec = decisions(teacher_proba, task, thresholds if teacher_thresholds is None else teacher_thresholds)
+        if task == "multilabel":
+            df["fidelity"] = (pred == tdec).mean(axis=0)
+        else:
+            fid = np.full(k, np.nan)
+            for c in range(k):
+                mask = tdec == c
+                if mask.any():
+                    fid[c] = float((pred[mask] == c).mean())
+            df["fidelity"] = fid
+    df.index.name = "label"
+    return df
+
+
+def top_confusions(y: np.ndarray, pred: np.ndarray, label_names, top: int = 15) -> list[tuple[str, str, int]]:
+    """The most frequent (true class, predicted class, count) mistakes, largest first.
+
+    Examples
+    --------
+    >>> top_confusions(np.array([0, 0, 1, 2, 2]), np.array([1, 1, 1, 0, 2]), ["a", "b", "c"])
+    [('a', 'b', 2), ('c', 'a', 1)]
+    """
+    names = [str(n) for n in label_names]
+    y = np.asarray(y, dtype=np.int64)
+    pred = np.asarray(pred, dtype=np.int64)
+    wrong = y != pred
+    if not wrong.any():
+        return []
+    pairs, counts = np.unique(np.c_[y[wrong], pred[wrong]], axis=0, return_counts=True)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -counts))[:top]
+    return [(names[pairs[i, 0]], names[pairs[i, 1]], int(counts[i])) for i in order]

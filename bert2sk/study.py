@@ -11,7 +11,7 @@ explanation and report layers read.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from .data import Corpus
 from .errors import InputError
 from .metrics import evaluate
 from .students import FAMILIES, make_baseline, make_distilled
-from .targets import logits_to_proba
+from .targets import logits_to_proba, tune_thresholds
 
 __all__ = ["ModelEntry", "StudyResult", "run_study", "FEATURE_KINDS", "STUDENT_KINDS"]
 
@@ -47,6 +47,7 @@ class ModelEntry:
     latency_std_ms: float = float("nan")
     batch_ms_per_1000: float = float("nan")
     fit_seconds: float = float("nan")
+    thresholds: np.ndarray | float = 0.5  # multilabel decision thresholds, per label
 
     @property
     def student(self):
@@ -164,7 +165,8 @@ def run_study(
     train: Corpus,
     test: Corpus,
     *,
-    families: Sequence[str] = FAMILIES,
+    dev: Corpus | None = None,
+    families: Sequence[str] | Mapping[str, Sequence[str]] = FAMILIES,
     features: Sequence[str] = FEATURE_KINDS,
     kinds: Sequence[str] = STUDENT_KINDS,
     temperature: float = 1.0,
@@ -188,7 +190,15 @@ def run_study(
         the teacher's logits (and the hard labels, weighted by ``alpha``).
     test : Corpus
         Fully labelled held-out texts.
-    families : subset of ("linear", "tree", "svm")
+    dev : Corpus or None
+        Labelled validation texts. For multilabel tasks every model's
+        per-label decision thresholds are tuned on it (the teacher keeps the
+        thresholds it was trained with, if any); without it they are 0.5.
+        Never pass the test corpus here.
+    families : subset of ("linear", "tree", "svm"), or a mapping feature kind -> subset
+        A mapping picks families per feature kind, e.g. ``{"tfidf": FAMILIES,
+        "embeddings": ("linear", "tree")}`` to leave out a family that is
+        slow on dense features with many classes.
     features : subset of ("tfidf", "embeddings")
         ``embeddings`` are the teacher's own mean-pooled encoder states,
         taken from the scoring pass (no second pass over the corpus).
@@ -204,6 +214,11 @@ def run_study(
 
     from .features import TfidfFeatures
 
+    per_feature = {f: tuple(families.get(f, ()) if isinstance(families, Mapping) else families) for f in features}
+    for fams in per_feature.values():
+        for fam in fams:
+            if fam not in FAMILIES:
+                raise InputError(f"unknown student family {fam!r}; choose from {FAMILIES}")
     for f in features:
         if f not in FEATURE_KINDS:
             raise InputError(f"unknown features {f!r}; choose from {FEATURE_KINDS}")
@@ -212,6 +227,8 @@ def run_study(
             raise InputError(f"unknown student kind {k!r}; choose from {STUDENT_KINDS}")
     if test.n_labelled < len(test):
         raise InputError("every test text needs a label to measure accuracy; drop unlabelled test rows")
+    if dev is not None and (tuple(dev.label_names) != tuple(test.label_names) or dev.n_labelled < len(dev)):
+        raise InputError("the dev corpus must be fully labelled with the test corpus's label names")
     if tuple(train.label_names) != tuple(test.label_names) or train.task != test.task:
         raise InputError("train and test corpora must share the task and the label names")
     if len(teacher.label_names) != len(train.label_names):
@@ -226,6 +243,9 @@ def run_study(
     t0 = time.perf_counter()
     z_train, e_train = _score_with_teacher(teacher, train.texts, cache_path, want_emb, "teacher: train texts")
     z_test, e_test = _score_with_teacher(teacher, test.texts, cache_path, want_emb, "teacher: test texts")
+    tune = task == "multilabel" and dev is not None
+    if tune:
+        z_dev, e_dev = _score_with_teacher(teacher, dev.texts, cache_path, want_emb, "teacher: dev texts")
     timings["teacher scoring"] = time.perf_counter() - t0
     log(f"teacher scored {len(train) + len(test):,} texts in {timings['teacher scoring']:.1f}s")
 
@@ -239,17 +259,23 @@ def run_study(
     teacher_proba = logits_to_proba(z_test, task)
     models["teacher"] = ModelEntry("teacher", "teacher", "transformer", "fine-tuned", "text", teacher_proba,
                                    size_bytes=teacher.size_bytes)
+    if task == "multilabel":
+        own = getattr(teacher, "thresholds", None)
+        models["teacher"].thresholds = own if own is not None else (
+            tune_thresholds(logits_to_proba(z_dev, task), dev.labels) if tune else 0.5)
 
     for feat in features:
         t0 = time.perf_counter()
         if feat == "tfidf":
             featurizer = TfidfFeatures().fit(train.texts)
             X_train, X_test = featurizer.transform(train.texts), featurizer.transform(test.texts)
+            X_dev = featurizer.transform(dev.texts) if tune else None
         else:
             featurizer = _embedding_featurizer(teacher).fit(test.texts[:1])
             X_train, X_test = e_train, e_test
+            X_dev = e_dev if tune else None
         timings[f"features: {feat}"] = time.perf_counter() - t0
-        for fam in families:
+        for fam in per_feature[feat]:
             candidates = [("baseline", "hard labels", make_baseline(fam, task, feat, seed))]
             candidates += [("distilled", _KIND_LABEL[k], make_distilled(fam, k, task, feat, temperature, alpha, seed))
                            for k in kinds]
@@ -262,11 +288,11 @@ def run_study(
                     est.fit(X_train, y_train, teacher_logits=z_train)
                 fit_s = time.perf_counter() - t1
                 proba = est.predict_proba(X_test)
-                if task == "multilabel" and isinstance(proba, list):  # one-vs-rest returns a matrix already
-                    proba = np.column_stack([p[:, 1] for p in proba])
                 scorer = Pipeline([("features", featurizer), ("student", est)])
                 models[name] = ModelEntry(name, role, fam, kind, feat, np.asarray(proba, dtype=np.float64),
                                           scorer=scorer, fit_seconds=fit_s)
+                if tune:
+                    models[name].thresholds = tune_thresholds(est.predict_proba(X_dev), dev.labels)
                 log(f"  fitted {name} in {fit_s:.1f}s")
         timings[f"students: {feat}"] = time.perf_counter() - t0
 
@@ -280,7 +306,9 @@ def run_study(
                "ms_per_1000": m.batch_ms_per_1000}
         for name, m in models.items()
     }
-    table = evaluate({n: m.proba for n, m in models.items()}, y_test, task, z_test, extra)
+    table = evaluate({n: m.proba for n, m in models.items()}, y_test, task, z_test, extra,
+                     thresholds={n: m.thresholds for n, m in models.items()},
+                     teacher_thresholds=models["teacher"].thresholds)
 
     def teacher_scorer(texts):
         old = teacher.progress

@@ -61,3 +61,62 @@ def test_study_rejects_mismatched_inputs(tiny_bert, tiny_bert_multiclass):
         run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test, features=("bag",), log=_quiet)
     with pytest.raises(InputError, match="every test text needs a label"):
         run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test.without_labels(), log=_quiet)
+
+
+def _multilabel_corpora(teacher, n=240, seed=2):
+    """Texts labelled by the teacher's own scores, split at each label's median (so both classes occur)."""
+    texts, _ = sentiment_texts(n, seed=seed)
+    z = teacher.predict_logits(texts)
+    labels = (z > np.median(z, axis=0)).astype(int)
+    corpus = Corpus(texts, labels, teacher.label_names, "multilabel")
+    rest, test = corpus.split(60, seed=0)
+    train, dev = rest.split(60, seed=1)
+    return train, dev, test
+
+
+def test_multilabel_study_tunes_every_models_thresholds_on_dev(tiny_bert_multilabel, tmp_path):
+    teacher = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32)
+    train, dev, test = _multilabel_corpora(teacher)
+    res = run_study(teacher, train, test, dev=dev, latency_runs=3, cache_path=tmp_path / "c.sqlite",
+                    families={"tfidf": ("linear", "tree"), "embeddings": ("linear",)}, log=_quiet)
+    k = len(teacher.label_names)
+    # no thresholds in the tiny teacher's config: tuned on dev like everyone else's
+    assert teacher.thresholds is None
+    for entry in res.models.values():
+        th = np.asarray(entry.thresholds)
+        assert th.shape == (k,) and ((th >= 0.05) & (th <= 0.95)).all()
+    assert set(res.table.index) == {"teacher"} | {
+        f"{r} · {f} · {feat}" + s for feat, fams in (("tfidf", ("linear", "tree")), ("embeddings", ("linear",)))
+        for f in fams for r, s in (("baseline", ""), ("distilled", " · logit regression"),
+                                   ("distilled", " · soft targets"))}
+    assert res.table[["f1_micro", "f1_macro", "fidelity"]].notna().all().all()
+    # the embedding student sees the teacher's own features: it must follow the teacher per label
+    assert res.table.loc["distilled · linear · embeddings · logit regression", "fidelity"] > 0.85
+
+
+def test_multilabel_teacher_keeps_its_own_thresholds(tiny_bert_multilabel, tmp_path):
+    import shutil
+
+    from transformers import AutoConfig
+
+    path = tmp_path / "ml-teacher"
+    shutil.copytree(tiny_bert_multilabel, path)
+    cfg = AutoConfig.from_pretrained(path)
+    cfg.bert2sk_thresholds = [0.3, 0.4, 0.6]
+    cfg.save_pretrained(path)
+    teacher = Teacher.from_pretrained(path, progress=False, max_length=32)
+    np.testing.assert_allclose(teacher.thresholds, [0.3, 0.4, 0.6])
+    train, dev, test = _multilabel_corpora(teacher)
+    res = run_study(teacher, train, test, dev=dev, latency_runs=3, families=("linear",), features=("tfidf",),
+                    log=_quiet)
+    np.testing.assert_allclose(res.models["teacher"].thresholds, [0.3, 0.4, 0.6])
+
+
+def test_study_refuses_a_dev_corpus_with_other_labels(tiny_bert_multilabel):
+    teacher = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32)
+    train, dev, test = _multilabel_corpora(teacher, n=160)
+    other = Corpus(dev.texts, dev.labels, ("x", "y", "z"), "multilabel")
+    with pytest.raises(InputError, match="dev corpus"):
+        run_study(teacher, train, test, dev=other, log=_quiet)
+    with pytest.raises(InputError, match="unknown student family 'forest'"):
+        run_study(teacher, train, test, families={"tfidf": ("forest",)}, features=("tfidf",), log=_quiet)

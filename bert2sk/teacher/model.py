@@ -268,6 +268,14 @@ class Teacher:
         return tuple(str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(n))
 
     @property
+    def thresholds(self) -> np.ndarray | None:
+        """Per-label decision thresholds a multilabel teacher was tuned with (``None`` otherwise)."""
+        th = getattr(self.model.config, "bert2sk_thresholds", None)
+        if self.task != "multilabel" or not th or len(th) != len(self.label_names):
+            return None
+        return np.asarray(th, dtype=np.float64)
+
+    @property
     def n_parameters(self) -> int:
         return int(sum(p.numel() for p in self.model.parameters()))
 

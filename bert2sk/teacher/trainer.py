@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelFileError
+from ..targets import sigmoid, tune_thresholds
 from .model import DTYPES, TRUNCATIONS, Teacher, _resolve_dtype, encode_texts, load_tokenizer_and_model
 
 __all__ = ["TrainingArguments", "TrainResult", "train_teacher", "ENCODER_MODEL_TYPES"]
@@ -390,26 +391,6 @@ def _scores(logits: np.ndarray, labels: np.ndarray, task: str, thresholds=None) 
             "eval_f1": float(f1_score(labels, pred, average=avg, zero_division=0))}
 
 
-def tune_thresholds(logits: np.ndarray, labels: np.ndarray) -> list[float]:
-    """Per-label sigmoid thresholds that maximise each label's F1 on held-out rows.
-
-    Labels with no positive held-out example keep 0.5 (nothing to tune on).
-    """
-    from sklearn.metrics import f1_score
-
-    proba = 1 / (1 + np.exp(-logits))
-    grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
-    out = []
-    for j in range(labels.shape[1]):
-        if labels[:, j].sum() == 0:
-            out.append(0.5)
-            continue
-        f1s = [f1_score(labels[:, j], proba[:, j] >= t, zero_division=0) for t in grid]
-        best = float(grid[int(np.argmax(f1s))])
-        out.append(best)
-    return out
-
-
 def _label_config(model, corpus) -> None:
     names = list(corpus.label_names)
     model.config.id2label = dict(enumerate(names))
@@ -681,7 +662,7 @@ def train_teacher(train, args: TrainingArguments, eval_corpus=None, resume: bool
         thresholds = [0.5] * len(names)
         if ev is not None:
             z, _ = _predict(best_model, eval_ids, ev.labels, args.batch_size, pad_id, bf16, multilabel)
-            thresholds = tune_thresholds(z, ev.labels)
+            thresholds = tune_thresholds(sigmoid(z), ev.labels).tolist()
             history[best_epoch - 1]["eval_f1_tuned"] = _scores(z, ev.labels, task, thresholds)["eval_f1"]
         best_model.config.bert2sk_thresholds = thresholds
     seconds = prior_seconds + time.perf_counter() - session_start
