@@ -194,12 +194,16 @@ def label(
 
 
 def _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature, alpha,
-           max_length, quiet, cache):
+           max_length, quiet, cache, explain_class=None):
     from .study import run_study
     from .teacher import Teacher
 
     tr = _load(train, "train", text_column, label_column)
     te = _load(test, "test", text_column, label_column).labelled()
+    if explain_class is not None and explain_class not in tr.label_names:
+        # checked before the study runs, so a typo costs nothing
+        raise InputError(f"--explain-class {explain_class!r} is not a class of {train}; the classes are "
+                         f"{list(tr.label_names)[:20]}")
     if labels is not None:
         tr = tr.keep_labels(labels)
     t = Teacher.from_pretrained(teacher, max_length=max_length, progress=not quiet)
@@ -271,6 +275,8 @@ def report_cmd(
     kinds: str = "regression,soft",
     docs: Annotated[int, typer.Option(help="Documents explained.")] = 20,
     teacher_docs: Annotated[int, typer.Option(help="Of those, explained with LIME on the teacher too.")] = 3,
+    explain_class: Annotated[str | None, typer.Option(
+        help="Also explain this class (by name) in every document, next to the predicted one.")] = None,
     max_length: int = 256,
     quiet: Quiet = False,
 ) -> None:
@@ -278,8 +284,8 @@ def report_cmd(
     from .report import write_report
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, 1.0, 0.0,
-                    max_length, quiet, None)
-    path = write_report(result, out, n_docs=docs, teacher_docs=teacher_docs)
+                    max_length, quiet, None, explain_class)
+    path = write_report(result, out, n_docs=docs, teacher_docs=teacher_docs, explain_class=explain_class)
     console.print(f"report: [bold green]{escape(str(Path(path).resolve()))}[/]")
 
 
@@ -289,6 +295,8 @@ def explain(
     model: Annotated[Path, typer.Option(help="A saved student (.skops).")],
     top: Annotated[int, typer.Option(help="How many reasons to show.")] = 10,
     method: Annotated[str, typer.Option(help="auto (exact where possible), lime or shap.")] = "auto",
+    label: Annotated[str | None, typer.Option(help="Explain this class (by name) instead of the predicted one.")]
+    = None,
 ) -> None:
     """Score one text with a saved student and show the words behind the score."""
     from .explain import explain as explain_text
@@ -296,7 +304,7 @@ def explain(
 
     scorer, card = load_student(model)
     names = card.get("label_names") or [str(c) for c in scorer.classes_]
-    attr = explain_text(scorer, text, method=method, class_names=names)
+    attr = explain_text(scorer, text, method=method, class_names=names, label=label)
     proba = scorer.predict_proba([text])[0]
     pred = int(proba.argmax())
     console.print(f"[bold]{escape(str(names[pred]))}[/] with probability {proba[pred]:.3f}  "

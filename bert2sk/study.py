@@ -253,6 +253,9 @@ def run_study(
     labelled = train.labelled_mask
     if labelled.sum() < 2:
         raise InputError("the baselines need at least two labelled training texts; keep more labels")
+    if task != "multilabel" and np.unique(y_train[labelled]).size < 2:
+        raise InputError("the labelled training texts all have one class, so no baseline can be trained; "
+                         "keep labels from at least two classes")
     y_test = test.labels
     models: dict[str, ModelEntry] = {}
 

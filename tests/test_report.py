@@ -112,3 +112,87 @@ def test_doc_sampling_prefers_disagreement_and_write_report_is_atomic(tiny_bert,
     assert n_dis >= min(3, sum(1 for _ in data["docs"]))
     out = write_report(result, tmp_path / "sub" / "r.html", n_docs=2, teacher_docs=0)
     assert out.exists() and not list(out.parent.glob("*.tmp"))
+
+
+def _many_class_study(path: Path, task: str):
+    """A tiny multiclass (4 classes) or multilabel (3 labels) study whose gold labels follow the teacher."""
+    from bert2sk.study import run_study
+    from bert2sk.teacher import Teacher
+
+    teacher = Teacher.from_pretrained(path, progress=False, max_length=32)
+    texts, _ = sentiment_texts(260, seed=4)
+    z = teacher.predict_logits(texts)
+    # a random tiny teacher favours one class everywhere: standardise its logits so every class occurs
+    zs = (z - z.mean(axis=0)) / z.std(axis=0)
+    labels = zs.argmax(1) if task == "multiclass" else (zs > 0).astype(int)
+    corpus = Corpus(texts, labels, teacher.label_names, task)
+    rest, test = corpus.split(70, seed=0)
+    train, dev = rest.split(50, seed=1)
+    return run_study(teacher, train, test, dev=dev if task == "multilabel" else None, features=("tfidf",),
+                     families=("linear", "tree"), latency_runs=3, log=lambda *a: None, progress=False)
+
+
+@pytest.fixture(scope="module")
+def multiclass_result(tiny_bert_multiclass):
+    return _many_class_study(tiny_bert_multiclass, "multiclass")
+
+
+@pytest.fixture(scope="module")
+def multilabel_result(tiny_bert_multilabel):
+    return _many_class_study(tiny_bert_multilabel, "multilabel")
+
+
+def test_multiclass_report_has_per_class_confusions_and_a_picked_class(multiclass_result, tmp_path):
+    from bert2sk.errors import InputError
+    from bert2sk.metrics import per_class_scores
+
+    result = multiclass_result
+    names = list(result.label_names)
+    data = build_report_data(result, n_docs=5, teacher_docs=1, lime_samples=60, explain_class=names[2])
+    json.dumps(data)
+    pc = data["per_class"]
+    assert [m["label"] for m in pc["models"]] == ["teacher", "best baseline", "best distilled"]
+    assert {r["label"] for r in pc["rows"] + pc["more"]} == set(names)
+    # the teacher's per-class F1 in the report is the one sklearn computes
+    t = per_class_scores(result.models["teacher"].proba, result.y_test, "multiclass", names)
+    row = pc["rows"][0]
+    assert row["f1"][0] == f"{t.loc[row['label'], 'f1']:.3f}"
+    # Δ sorted ascending: the classes where the student loses most come first
+    deltas = [float(r["delta"]) for r in pc["rows"]]
+    assert deltas == sorted(deltas)
+    conf = data["confusion"]
+    assert conf["all_classes"] and len(conf["lists"]) == 3
+    for c in conf["lists"]:
+        assert all(a != b and n > 0 for a, b, n in c["pairs"])
+    # every explained student panel row holds the predicted class and the picked one
+    for d in data["docs"]:
+        for row in d["rows"]:
+            explained = {p["explained"] for p in row}
+            assert names[2] in explained
+    assert "picked class" in data["explained"]
+    html_text = render_report(data, tmp_path / "mc.html").read_text(encoding="utf-8")
+    assert "Per class" in html_text and "Confusions" in html_text and html_text.count("<svg") >= 4
+    with pytest.raises(InputError, match="not a class of this study"):
+        build_report_data(result, n_docs=2, teacher_docs=0, explain_class="no-such-class")
+
+
+def test_multilabel_report_uses_each_models_thresholds(multilabel_result, tmp_path):
+    result = multilabel_result
+    names = list(result.label_names)
+    data = build_report_data(result, n_docs=6, teacher_docs=1, lime_samples=60)
+    assert data["confusion"] is None and "confusion" not in data["figures"]
+    assert {r["label"] for r in data["per_class"]["rows"]} == set(names)
+    for d in data["docs"]:
+        i = d["index"]
+        for p in d["preds"]:
+            entry = next(m for m in result.models.values() if p["short"] in (m.name, _short_name(m.name)))
+            on = [names[j] for j in np.flatnonzero(entry.proba[i] >= entry.thresholds)]
+            assert p["pred"] == (", ".join(on) if on else "(no label)")
+    text = render_report(data, tmp_path / "ml.html").read_text(encoding="utf-8")
+    assert "Per class" in text and "own per-label thresholds" in text
+
+
+def _short_name(name: str) -> str:
+    from bert2sk.report.data import _short
+
+    return _short(name)

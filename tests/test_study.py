@@ -120,3 +120,12 @@ def test_study_refuses_a_dev_corpus_with_other_labels(tiny_bert_multilabel):
         run_study(teacher, train, test, dev=other, log=_quiet)
     with pytest.raises(InputError, match="unknown student family 'forest'"):
         run_study(teacher, train, test, families={"tfidf": ("forest",)}, features=("tfidf",), log=_quiet)
+
+
+def test_study_needs_two_classes_among_the_labels(tiny_bert):
+    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32)
+    texts, _ = sentiment_texts(60)
+    train = Corpus(texts[:40], np.zeros(40, dtype=int), ("neg", "pos"), "binary")
+    test = Corpus(texts[40:], np.r_[np.zeros(10, dtype=int), np.ones(10, dtype=int)], ("neg", "pos"), "binary")
+    with pytest.raises(InputError, match="all have one class"):
+        run_study(teacher, train, test, log=_quiet)

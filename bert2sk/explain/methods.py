@@ -327,22 +327,28 @@ def auto_method(model: Any) -> str:
 
 
 def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,
-                   num_samples: int = 500, num_features: int = 30, random_state: int = 0, name: str | None = None,
-                   class_names: Sequence[str] | None = None, task: str | None = None) -> list[Attribution]:
-    """Like :func:`explain` but returns every explained class: for multilabel, one per active label."""
+                   labels: Sequence[int] | None = None, num_samples: int = 500, num_features: int = 30,
+                   random_state: int = 0, name: str | None = None, class_names: Sequence[str] | None = None,
+                   task: str | None = None) -> list[Attribution]:
+    """Like :func:`explain` but returns every explained class: for multilabel, one per active label.
+
+    ``labels`` (class indices) explains exactly those classes, in that order,
+    e.g. the predicted class and one the user picked.
+    """
     if method not in METHODS:
         raise InputError(f"unknown explanation method {method!r}; choose one of {METHODS}")
     if method == "auto":
         method = auto_method(model)
     if method == "lime":
-        return explain_lime(model, text, label=label, num_samples=num_samples, num_features=num_features,
-                            random_state=random_state, name=name, class_names=class_names, task=task)
+        return explain_lime(model, text, label=label, labels=labels, num_samples=num_samples,
+                            num_features=num_features, random_state=random_state, name=name,
+                            class_names=class_names, task=task)
     if method == "linear-exact":
-        return explain_linear(model, text, label=label, name=name, class_names=class_names)
+        return explain_linear(model, text, label=label, labels=labels, name=name, class_names=class_names)
     if method == "tree-shap":
-        return explain_tree(model, text, label=label, name=name, class_names=class_names)
-    return explain_shap(model, text, label=label, num_samples=num_samples, random_state=random_state, name=name,
-                        class_names=class_names, task=task)
+        return explain_tree(model, text, label=label, labels=labels, name=name, class_names=class_names)
+    return explain_shap(model, text, label=label, labels=labels, num_samples=num_samples, random_state=random_state,
+                        name=name, class_names=class_names, task=task)
 
 
 def explain(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,

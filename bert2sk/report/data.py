@@ -27,6 +27,8 @@ from ..explain import (
 )
 from ..explain._models import linear_decision, tree_output, view
 from ..explain.attribution import BR_PATTERN
+from ..metrics import per_class_scores, top_confusions
+from ..targets import decisions
 from . import plots
 
 __all__ = ["build_report_data", "highlight_segments"]
@@ -158,11 +160,10 @@ def _cut(text: str, max_chars: int) -> tuple[str, bool]:
 
 
 def _pick_docs(result: Any, shown: list[Any], n_docs: int, seed: int) -> list[int]:
-    from ..targets import decisions
-
     n = len(result.test_texts)
     k = min(n_docs, n)
-    preds = [decisions(m.proba, result.task) for m in [result.models["teacher"], *shown] if m.proba is not None]
+    preds = [decisions(m.proba, result.task, _thresholds(m)) for m in [result.models["teacher"], *shown]
+             if m.proba is not None]
     if result.task == "multilabel":
         preds = [p.reshape(n, -1) for p in preds]
         disagree = np.array([any((p[i] != preds[0][i]).any() for p in preds) for i in range(n)])
@@ -176,18 +177,34 @@ def _pick_docs(result: Any, shown: list[Any], n_docs: int, seed: int) -> list[in
     return sorted(int(i) for i in np.concatenate([take, rest]))
 
 
-def _prediction(result: Any, proba_row: np.ndarray) -> tuple[str, float]:
+def _thresholds(entry: Any) -> np.ndarray | float:
+    return getattr(entry, "thresholds", 0.5)
+
+
+def _prediction(result: Any, proba_row: np.ndarray, thresholds: np.ndarray | float = 0.5) -> tuple[str, float]:
     names = list(result.label_names)
     if result.task == "multilabel":
-        on = [names[j] for j in np.flatnonzero(proba_row >= 0.5)]
+        on = [names[j] for j in np.flatnonzero(proba_row >= thresholds)]
         return (", ".join(on) if on else "(no label)"), float(proba_row.max())
     j = int(proba_row.argmax())
     return names[j], float(proba_row[j])
 
 
-def _explain_label(result: Any) -> int | None:
-    # binary: always the positive class, so blue means "towards the same class" in every panel
-    return 1 if result.task == "binary" else None
+def _classes_to_explain(task: str, proba_row: np.ndarray, thresholds: np.ndarray | float,
+                        picked: int | None) -> list[int]:
+    """The predicted class (multilabel: up to three active labels), then the class the user picked.
+
+    Binary always explains the positive class (unless another is picked), so blue means
+    "towards the same class" in every panel.
+    """
+    if task == "binary":
+        return [1 if picked is None else picked]
+    if task == "multilabel":
+        active = [int(j) for j in np.flatnonzero(proba_row >= thresholds)]
+        out = sorted(active, key=lambda j: -proba_row[j])[:3] or [int(proba_row.argmax())]
+    else:
+        out = [int(proba_row.argmax())]
+    return out + ([picked] if picked is not None and picked not in out else [])
 
 
 def _panel(attr: Attribution, result: Any, limit: int, model: Any) -> dict:
@@ -231,7 +248,8 @@ def _global_view(entry: Any, label_names: Sequence[str], attrs: list[Attribution
 
 def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] | None = None,
                       teacher_docs: int = 3, lime_samples: int = 500, seed: int = 0, top_k: int = 10,
-                      max_chars: int = 5000, log: Any = None) -> dict[str, Any]:
+                      max_chars: int = 5000, explain_class: str | None = None,
+                      log: Any = None) -> dict[str, Any]:
     """Compute the report's content (tables, SVG figures, explanations, agreement) as plain data.
 
     Parameters
@@ -252,6 +270,9 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
     max_chars : int
         Longer documents are explained and shown on their first ``max_chars``
         characters (predictions still use the whole text).
+    explain_class : str or None
+        A class (label) name to explain in every document as well as the
+        predicted one, e.g. the intent a reviewer expected.
 
     Returns
     -------
@@ -274,7 +295,13 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
     else:
         idx = _pick_docs(result, shown, n_docs, seed)
     teacher_idx = idx[: max(0, teacher_docs)] if result.teacher_scorer is not None else []
-    label = _explain_label(result)
+    picked = None
+    if explain_class is not None:
+        if str(explain_class) not in names:
+            close = [n for n in names if str(explain_class).lower() in n.lower()][:5]
+            raise InputError(f"explain_class {explain_class!r} is not a class of this study"
+                             + (f"; did you mean one of {close}?" if close else f"; the classes are {names[:20]}"))
+        picked = names.index(str(explain_class))
 
     # per-document explanations: exact methods for TF-IDF students, LIME where nothing exact applies
     exact: dict[str, list[Attribution]] = {m.name: [] for m in shown}
@@ -285,24 +312,25 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
         text, cut = _cut(full, max_chars)
         panels = []
         doc_preds = []
-        teacher_p = result.models["teacher"].proba[i]
-        tname, tprob = _prediction(result, teacher_p)
+        teacher_entry = result.models["teacher"]
+        tname, tprob = _prediction(result, teacher_entry.proba[i], _thresholds(teacher_entry))
         doc_preds.append({"short": "teacher", "role": "teacher", "pred": tname, "prob": f"{tprob:.2f}",
                           "differs": False})
         with_teacher = i in teacher_idx
         for m in shown:
-            pname, pprob = _prediction(result, m.proba[i])
+            pname, pprob = _prediction(result, m.proba[i], _thresholds(m))
             doc_preds.append({"short": _short(m.name), "role": m.role, "pred": pname, "prob": f"{pprob:.2f}",
                               "differs": pname != tname})
+            cls = _classes_to_explain(task, m.proba[i], _thresholds(m), picked)
             if m.features == "tfidf":
-                attrs = explain_labels(m, text, label=label, name=m.name, class_names=names)
+                attrs = explain_labels(m, text, labels=cls, name=m.name, class_names=names)
             elif with_teacher:
-                attrs = explain_lime(m, text, label=label, num_samples=lime_samples, random_state=seed,
+                attrs = explain_lime(m, text, labels=cls, num_samples=lime_samples, random_state=seed,
                                      name=m.name, class_names=names)
             else:
                 continue
             exact[m.name].append(attrs[0])
-            panels.append([_panel(a, result, max_chars, m) for a in attrs[:3]])
+            panels.append([_panel(a, result, max_chars, m) for a in attrs])
             if with_teacher:
                 lime[m.name].append(attrs[0] if attrs[0].method == "lime" else explain_lime(
                     m, text, labels=[attrs[0].explained_class], num_samples=lime_samples, random_state=seed,
@@ -310,10 +338,11 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
         teacher_panel = None
         if with_teacher:
             say(f"LIME on the teacher for document {i}")
-            tl = explain_lime(result.teacher_scorer, text, label=label, num_samples=lime_samples, random_state=seed,
+            cls = _classes_to_explain(task, teacher_entry.proba[i], _thresholds(teacher_entry), picked)
+            tl = explain_lime(result.teacher_scorer, text, labels=cls, num_samples=lime_samples, random_state=seed,
                               name="teacher", class_names=names, task=task)
             lime["teacher"].append(tl[0])
-            teacher_panel = [_panel(a, result, max_chars, result.models["teacher"]) for a in tl[:3]]
+            teacher_panel = [_panel(a, result, max_chars, teacher_entry) for a in tl]
         preds = {p["pred"] for p in doc_preds}
         truth = result.y_test[i]
         if task == "multilabel":
@@ -362,6 +391,9 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
         "reliability": plots.reliability_svg(curves[:11], what),
         "fidelity": plots.fidelity_svg(rows),
     }
+    per_class, confusion = _per_class_section(result, students)
+    if confusion is not None:
+        figures["confusion"] = confusion.pop("svg")
     shown_names = names if len(names) <= 12 else [*names[:12], f"… {len(names) - 12} more"]
     return {
         "title": result.title, "scenario": result.scenario, "task": task, "label_names": shown_names,
@@ -371,8 +403,12 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
                    "students": len(students), "docs": len(docs)},
         "table": _group_rows(rows), "metrics": [(c, lbl, hi) for c, lbl, hi, _ in _METRICS],
         "figures": figures, "global": global_groups, "docs": docs, "agreement": agree_rows, "top_k": top_k,
-        "explained": "the positive class" if task == "binary" else (
-            "each model's predicted class" if task == "multiclass" else "each active label (up to 3)"),
+        "per_class": per_class, "confusion": confusion,
+        "explained": ("the positive class" if task == "binary" and picked is None else
+                      "each model's predicted class" if task == "multiclass" else
+                      "each active label (up to 3, at each model's own thresholds)" if task == "multilabel" else
+                      "the picked class") + (f", and the picked class “{names[picked]}”" if picked is not None
+                                             and task != "binary" else ""),
         "positive_class": names[1] if task == "binary" else None,
         "settings": {"lime_samples": lime_samples, "seed": seed, "teacher_docs": len(teacher_idx),
                      "max_chars": max_chars},
@@ -380,6 +416,76 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
                                                    "report data": time.perf_counter() - t_start}.items()},
         "unexplained": [m.name for m in students if m not in shown],
     }
+
+
+# --------------------------------------------------------------------------- per-class view
+
+_PER_CLASS_SHOWN = 15
+_CONFUSION_CLASSES = 12
+
+
+def _best(result: Any, role: str) -> Any | None:
+    table = result.table
+    pool = table[table["role"] == role]["f1_macro"].dropna()
+    return result.models[pool.idxmax()] if len(pool) else None
+
+
+def _per_class_section(result: Any, students: list[Any]) -> tuple[dict, dict | None]:
+    """Per-class F1 of the teacher, the best baseline and the best distilled student; top confusions.
+
+    With many classes the classes that matter come first: those where the best
+    distilled student loses most F1 to the teacher; the rest fold away.
+    """
+    names = [str(n) for n in result.label_names]
+    task = result.task
+    teacher = result.models["teacher"]
+    cols = [("teacher", teacher), ("best baseline", _best(result, "baseline")),
+            ("best distilled", _best(result, "distilled"))]
+    cols = [(lbl, m) for lbl, m in cols if m is not None]
+    frames = {lbl: per_class_scores(m.proba, result.y_test, task, names, _thresholds(m), teacher.proba,
+                                    _thresholds(teacher)) for lbl, m in cols}
+    t = frames["teacher"]
+    ref = frames.get("best distilled", t)
+    delta = (ref["f1"] - t["f1"]).to_numpy()
+    order = np.lexsort((-t["support"].to_numpy(), delta))
+    rows = []
+    for j in order:
+        row = {"label": names[j], "support": int(t["support"].iloc[j]),
+               "f1": [f"{frames[lbl]['f1'].iloc[j]:.3f}" for lbl, _ in cols],
+               "delta": f"{delta[j]:+.3f}", "worse": bool(delta[j] < -0.05)}
+        fid = ref["fidelity"].iloc[j] if "fidelity" in ref else float("nan")
+        row["fidelity"] = "–" if not np.isfinite(fid) else f"{fid:.3f}"
+        rows.append(row)
+    per_class = {"models": [{"label": lbl, "name": m.name, "short": _short(m.name), "role": m.role}
+                            for lbl, m in cols],
+                 "rows": rows[:_PER_CLASS_SHOWN], "more": rows[_PER_CLASS_SHOWN:],
+                 "fidelity_note": ("same decision as the teacher on this label" if task == "multilabel" else
+                                   "share of the texts the teacher puts in this class that the student puts there")}
+    if task == "multilabel":
+        return per_class, None
+    from sklearn.metrics import confusion_matrix
+
+    lists = []
+    for lbl, m in cols:
+        pred = m.proba.argmax(axis=1)
+        lists.append({"label": lbl, "short": _short(m.name), "role": m.role,
+                      "pairs": top_confusions(result.y_test, pred, names, top=10)})
+    focus = cols[-1][1]
+    pred = focus.proba.argmax(axis=1)
+    if len(names) <= _CONFUSION_CLASSES:
+        keep = list(range(len(names)))
+    else:
+        keep = []
+        for a, b, _ in top_confusions(result.y_test, pred, names, top=4 * _CONFUSION_CLASSES):
+            for c in (names.index(a), names.index(b)):
+                if c not in keep and len(keep) < _CONFUSION_CLASSES:
+                    keep.append(c)
+    mask = np.isin(result.y_test, keep) & np.isin(pred, keep)
+    matrix = confusion_matrix(result.y_test[mask], pred[mask], labels=keep)
+    title = (f"{_short(focus.name)}: " + ("all classes" if len(keep) == len(names) else
+                                         f"the {len(keep)} classes in its most frequent mistakes"))
+    return per_class, {"lists": lists, "svg": plots.confusion_svg(matrix, [names[c] for c in keep], title),
+                       "all_classes": len(keep) == len(names)}
 
 
 def _panel_rows(panels: list[list[dict]], shown: list[Any]) -> list[list[dict]]:

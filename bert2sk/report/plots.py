@@ -95,6 +95,31 @@ def fidelity_svg(rows: Sequence[dict]) -> str:
         return figure_svg(fig)
 
 
+def confusion_svg(matrix: np.ndarray, names: Sequence[str], title: str) -> str:
+    """A confusion matrix (rows: true class, columns: predicted) as a heatmap with counts."""
+    import matplotlib.pyplot as plt
+
+    from ..explain import figure_svg
+
+    m = np.asarray(matrix)
+    k = len(names)
+    with plt.rc_context({**_RC, "axes.grid": False}):
+        fig, ax = _fig(1.6 + 0.36 * k, 1.2 + 0.32 * k)
+        ax.imshow(m, cmap="Blues", vmin=0, vmax=max(int(m.max()), 1))
+        for i in range(k):
+            for j in range(k):
+                if m[i, j]:
+                    ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=6.5,
+                            color="white" if m[i, j] > 0.6 * m.max() else "#222")
+        labels = [_safe(n) for n in names]
+        ax.set_xticks(range(k), labels, rotation=55, ha="right", fontsize=6.5)
+        ax.set_yticks(range(k), labels, fontsize=6.5)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(_safe(title), fontsize=7.5)
+        return figure_svg(fig)
+
+
 def reliability_curve(proba: np.ndarray, y: np.ndarray, task: str, n_bins: int = 10) -> tuple[list, list, str]:
     """Points of a reliability diagram and what probability they use."""
     proba = np.asarray(proba, dtype=np.float64)
