@@ -194,7 +194,7 @@ def label(
 
 
 def _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature, alpha,
-           max_length, quiet, cache, explain_class=None):
+           max_length, quiet, cache, explain_class=None, dev=None):
     from .study import run_study
     from .teacher import Teacher
 
@@ -204,6 +204,9 @@ def _study(train, test, teacher, labels, text_column, label_column, families, fe
         # checked before the study runs, so a typo costs nothing
         raise InputError(f"--explain-class {explain_class!r} is not a class of {train}; the classes are "
                          f"{list(tr.label_names)[:20]}")
+    dv = None
+    if dev is not None:  # CLINC150's JSON names its validation split "val"
+        dv = _load(dev, "val" if Path(dev).suffix == ".json" else "dev", text_column, label_column).labelled()
     if labels is not None:
         tr = tr.keep_labels(labels)
     t = Teacher.from_pretrained(teacher, max_length=max_length, progress=not quiet)
@@ -211,7 +214,7 @@ def _study(train, test, teacher, labels, text_column, label_column, families, fe
                 f"baselines use the labels, distilled students the teacher's scores on all {len(tr):,}.")
     from .demo import cache_dir
 
-    return run_study(t, tr, te, families=_csv(families), features=_csv(features), kinds=_csv(kinds),
+    return run_study(t, tr, te, dev=dv, families=_csv(families), features=_csv(features), kinds=_csv(kinds),
                      temperature=temperature, alpha=alpha, cache_path=cache or cache_dir() / "logits.sqlite",
                      scenario=scenario, progress=not quiet, log=lambda m: console.print(escape(m)))
 
@@ -227,6 +230,8 @@ def distill(
     test: Annotated[str, typer.Option(help="Labelled held-out data, same format as TRAIN.")],
     out: Annotated[Path, typer.Option(help="Folder for students, results and report.")] = Path("bert2sk-out"),
     labels: Annotated[int | None, typer.Option(help="Keep only this many train labels (label-scarce).")] = None,
+    dev: Annotated[str | None, typer.Option(
+        help="Labelled validation data; multilabel decision thresholds are tuned on it (never on --test).")] = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
     families: Annotated[str, typer.Option(help="Comma-separated: linear,tree,svm.")] = "linear,tree,svm",
@@ -241,10 +246,12 @@ def distill(
     quiet: Quiet = False,
 ) -> None:
     """Train baselines and distilled students, measure them all, save them (and the report)."""
+    import numpy as np
+
     from .persistence import save_student
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
-                    alpha, max_length, quiet, cache)
+                    alpha, max_length, quiet, cache, dev=dev)
     out.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(out / "results.csv")
     for name, entry in result.models.items():
@@ -252,7 +259,9 @@ def distill(
             save_student(out / "students" / name.replace(" · ", "-").replace(" ", "_"), entry.scorer, {
                 "name": name, "role": entry.role, "family": entry.family, "kind": entry.kind,
                 "features": entry.features, "task": result.task, "label_names": list(result.label_names),
-                "teacher": result.teacher_source, "teacher_fingerprint": result.teacher_fingerprint})
+                "teacher": result.teacher_source, "teacher_fingerprint": result.teacher_fingerprint,
+                **({"thresholds": np.broadcast_to(entry.thresholds, (len(result.label_names),)).tolist()}
+                   if result.task == "multilabel" else {})})
     _print_summary(result)
     if report:
         from .report import write_report
@@ -268,6 +277,8 @@ def report_cmd(
     test: Annotated[str, typer.Option(help="Labelled held-out data.")],
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("bert2sk-report.html"),
     labels: Annotated[int | None, typer.Option(help="Keep only this many train labels.")] = None,
+    dev: Annotated[str | None, typer.Option(
+        help="Labelled validation data; multilabel decision thresholds are tuned on it (never on --test).")] = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
     families: str = "linear,tree,svm",
@@ -284,7 +295,7 @@ def report_cmd(
     from .report import write_report
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, 1.0, 0.0,
-                    max_length, quiet, None, explain_class)
+                    max_length, quiet, None, explain_class, dev)
     path = write_report(result, out, n_docs=docs, teacher_docs=teacher_docs, explain_class=explain_class)
     console.print(f"report: [bold green]{escape(str(Path(path).resolve()))}[/]")
 
@@ -299,6 +310,8 @@ def explain(
     = None,
 ) -> None:
     """Score one text with a saved student and show the words behind the score."""
+    import numpy as np
+
     from .explain import explain as explain_text
     from .persistence import load_student
 
@@ -306,9 +319,15 @@ def explain(
     names = card.get("label_names") or [str(c) for c in scorer.classes_]
     attr = explain_text(scorer, text, method=method, class_names=names, label=label)
     proba = scorer.predict_proba([text])[0]
-    pred = int(proba.argmax())
-    console.print(f"[bold]{escape(str(names[pred]))}[/] with probability {proba[pred]:.3f}  "
-                  f"({escape(card.get('name', model.name))}, {escape(attr.method)})")
+    source = f"({escape(card.get('name', model.name))}, {escape(attr.method)})"
+    if card.get("task") == "multilabel":
+        # the saved thresholds were tuned on validation data; 0.5 only for students saved without them
+        th = np.asarray(card.get("thresholds") or [0.5] * len(proba))
+        on = [f"{escape(str(names[j]))} {proba[j]:.3f}" for j in np.flatnonzero(proba >= th)]
+        console.print(f"labels: [bold]{', '.join(on) if on else '(none)'}[/]  {source}")
+    else:
+        pred = int(proba.argmax())
+        console.print(f"[bold]{escape(str(names[pred]))}[/] with probability {proba[pred]:.3f}  {source}")
     t = Table(header_style="bold")
     t.add_column("term")
     t.add_column(f"weight toward {escape(str(attr.class_names[attr.explained_class]))}", justify="right")

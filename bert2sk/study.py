@@ -279,8 +279,10 @@ def run_study(
             X_dev = e_dev if tune else None
         timings[f"features: {feat}"] = time.perf_counter() - t0
         for fam in per_feature[feat]:
-            candidates = [("baseline", "hard labels", make_baseline(fam, task, feat, seed))]
-            candidates += [("distilled", _KIND_LABEL[k], make_distilled(fam, k, task, feat, temperature, alpha, seed))
+            k_out = len(train.label_names)
+            candidates = [("baseline", "hard labels", make_baseline(fam, task, feat, seed, k_out))]
+            candidates += [("distilled", _KIND_LABEL[k], make_distilled(fam, k, task, feat, temperature, alpha, seed,
+                                                                         k_out))
                            for k in kinds]
             for role, kind, est in candidates:
                 name = f"{role} · {fam} · {feat}" + (f" · {kind}" if role == "distilled" else "")

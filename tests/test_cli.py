@@ -70,3 +70,39 @@ def test_label_then_distill_then_explain(tmp_path, tiny_bert):
     exp = _run("explain", "a great film </script>", "--model", str(model), "--top", "3")
     assert exp.returncode == 0, exp.stderr
     assert "with probability" in exp.stdout and "weight toward" in exp.stdout
+
+
+def test_multilabel_distill_tunes_thresholds_on_dev_and_explain_uses_them(tmp_path, tiny_bert_multilabel):
+    import numpy as np
+    import pandas as pd
+
+    from bert2sk.persistence import load_student
+    from bert2sk.teacher import Teacher
+
+    from .conftest import sentiment_texts
+
+    texts, _ = sentiment_texts(200, seed=5)
+    z = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32).predict_logits(texts)
+    names = ["class_0", "class_1", "class_2"]
+    on = (z > np.median(z, axis=0))
+    rows = [{"text": t, "label": [names[j] for j in np.flatnonzero(r)]} for t, r in zip(texts, on, strict=True)]
+    for name, part in (("train", rows[:120]), ("dev", rows[120:160]), ("test", rows[160:])):
+        pd.DataFrame(part).to_json(tmp_path / f"{name}.jsonl", orient="records", lines=True)
+    os.environ["BERT2SK_CACHE"] = str(tmp_path / "cache")
+    try:
+        out = tmp_path / "out"
+        dist = _run("distill", str(tmp_path / "train.jsonl"), "--teacher", str(tiny_bert_multilabel), "--test",
+                    str(tmp_path / "test.jsonl"), "--dev", str(tmp_path / "dev.jsonl"), "--out", str(out),
+                    "--features", "tfidf", "--families", "linear", "--no-report", "--quiet", "--max-length", "32")
+    finally:
+        del os.environ["BERT2SK_CACHE"]
+    assert dist.returncode == 0, dist.stderr
+    model = out / "students" / "distilled-linear-tfidf-soft_targets.skops"
+    scorer, card = load_student(model)
+    assert card["task"] == "multilabel" and len(card["thresholds"]) == 3
+    assert all(0.05 <= t <= 0.95 for t in card["thresholds"])
+    exp = _run("explain", texts[0], "--model", str(model))
+    assert exp.returncode == 0, exp.stderr
+    p = scorer.predict_proba([texts[0]])[0]
+    active = [names[j] for j in np.flatnonzero(p >= np.asarray(card["thresholds"]))]
+    assert ("labels: " + (", ".join(f"{n} {p[names.index(n)]:.3f}" for n in active) or "(none)")) in exp.stdout

@@ -38,3 +38,45 @@ def test_evaluate_table_and_errors():
     assert table.loc["a", "role"] == "distilled"
     with pytest.raises(InputError, match="one label per text"):
         score(p, np.array([0]), "binary")
+
+
+def test_per_class_scores_match_sklearn_and_fidelity_per_class():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from bert2sk.metrics import per_class_scores, top_confusions
+
+    rng = np.random.default_rng(0)
+    k = 5
+    y = rng.integers(0, k, 300)
+    proba = rng.dirichlet(np.ones(k), 300)
+    proba[np.arange(150), y[:150]] += 1.0  # half the rows right
+    proba /= proba.sum(1, keepdims=True)
+    teacher = rng.dirichlet(np.ones(k), 300)
+    names = [f"c{i}" for i in range(k)]
+    df = per_class_scores(proba, y, "multiclass", names, teacher_proba=teacher)
+    p, r, f, s = precision_recall_fscore_support(y, proba.argmax(1), labels=range(k), zero_division=0)
+    np.testing.assert_allclose(df[["precision", "recall", "f1", "support"]].to_numpy(), np.c_[p, r, f, s])
+    t = teacher.argmax(1)
+    for c in range(k):
+        assert df["fidelity"].iloc[c] == pytest.approx((proba.argmax(1)[t == c] == c).mean())
+    pairs = top_confusions(y, proba.argmax(1), names, top=3)
+    counts = {}
+    for a, b in zip(y, proba.argmax(1), strict=True):
+        if a != b:
+            counts[(names[a], names[b])] = counts.get((names[a], names[b]), 0) + 1
+    assert [n for *_, n in pairs] == sorted(counts.values(), reverse=True)[:3]
+    assert all(counts[(a, b)] == n for a, b, n in pairs)
+
+
+def test_multilabel_per_label_scores_use_each_sides_thresholds():
+    from bert2sk.metrics import fidelity, per_class_scores
+
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    student = np.array([[0.6, 0.2], [0.4, 0.7], [0.7, 0.3], [0.2, 0.1]])
+    teacher = np.array([[0.9, 0.1], [0.1, 0.8], [0.8, 0.8], [0.1, 0.6]])
+    df = per_class_scores(student, y, "multilabel", ["a", "b"], thresholds=np.array([0.5, 0.25]),
+                          teacher_proba=teacher, teacher_thresholds=np.array([0.5, 0.7]))
+    # student decisions: a=[1,0,1,0], b=[0,1,1,0]; teacher: a=[1,0,1,0], b=[0,1,1,0]
+    assert df["f1"].tolist() == [1.0, 1.0] and df["fidelity"].tolist() == [1.0, 1.0]
+    assert fidelity(student, teacher, "multilabel", np.array([0.5, 0.25]), np.array([0.5, 0.7])) == 1.0
+    assert fidelity(student, teacher, "multilabel", 0.5) < 1.0

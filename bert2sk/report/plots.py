@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ROLE_COLOURS = {"teacher": "#6a3d9a", "baseline": "#8c8c8c", "distilled": "#1f77b4"}
+ROLE_COLOURS = {"teacher": "#6a3d9a", "baseline": "#8c8c8c", "distilled": "#1f77b4", "published": "#d62728"}
 _RC = {"svg.fonttype": "none", "font.size": 8, "font.family": "DejaVu Sans", "axes.spines.top": False,
        "axes.spines.right": False, "axes.grid": True, "grid.color": "#e6e6e6", "grid.linewidth": 0.6,
        "svg.hashsalt": "bert2sk"}
@@ -48,7 +48,8 @@ def accuracy_latency_svg(rows: Sequence[dict]) -> str:
         ax.set_xlabel("latency per text (ms, log scale)")
         ax.set_ylabel("test accuracy")
         for role, c in ROLE_COLOURS.items():
-            ax.scatter([], [], s=40, color=c, alpha=0.6, label=role)
+            if any(r["role"] == role for r in rows):
+                ax.scatter([], [], s=40, color=c, alpha=0.6, label=role)
         ax.legend(loc="lower right", frameon=False, fontsize=7, title="bubble area ~ model size", title_fontsize=6.5)
         return figure_svg(fig)
 
