@@ -84,7 +84,9 @@ class StudyResult:
 
     def to_markdown(self) -> str:
         """The results table as GitHub markdown (what RESULTS.md files hold)."""
-        cols = {"accuracy": "accuracy", "f1_macro": "macro-F1", "roc_auc": "ROC-AUC", "fidelity": "fidelity",
+        head = ({"accuracy": "exact match", "f1_micro": "micro-F1"} if self.task == "multilabel"
+                else {"accuracy": "accuracy"})
+        cols = {**head, "f1_macro": "macro-F1", "roc_auc": "ROC-AUC", "fidelity": "fidelity",
                 "ece": "ECE", "size_mb": "size MB", "latency_ms": "ms/doc", "latency_std_ms": "± std"}
         lines = ["| model | " + " | ".join(cols.values()) + " |", "|---|" + "---:|" * len(cols)]
         for name, row in self.table.iterrows():

@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/clinc150/data_oos_plus.json"))
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--report", action="store_true", help="also write report.html (10 queries)")
+    ap.add_argument("--labels", type=int, default=None,
+                    help="label-scarce regime: baselines get this many labelled queries (stratified), distilled "
+                         "students the teacher's logits on all train queries; files get a _labelsN suffix")
     ap.add_argument("--tune", action="store_true",
                     help="only tune the TF-IDF linear students on the validation split (needs teacher_logits.npz)")
     args = ap.parse_args()
@@ -103,11 +106,19 @@ def main() -> None:
     scenario = (f"CLINC150 (data_oos_plus): 151 classes (150 intents + oos). Teacher: MiniLM-L6 fine-tuned on all "
                 f"{len(train):,} train queries ({MAX_LENGTH} tokens). Baselines learn from the same labels; distilled "
                 "students from the teacher's logits on the same queries (alpha = 0).")
+    suffix = ""
+    study_train = train
+    if args.labels:
+        suffix = f"_labels{args.labels}"
+        study_train = train.keep_labels(args.labels, seed=SEED)
+        scenario = (f"CLINC150, label-scarce: baselines learn from {args.labels:,} labelled train queries "
+                    f"(stratified); distilled students from the teacher's logits on all {len(train):,} train queries. "
+                    f"Teacher: MiniLM-L6 fine-tuned on all train labels ({MAX_LENGTH} tokens).")
     t1 = time.perf_counter()
     # A linear SVM on dense 384-d embeddings with 151 outputs costs 10+ minutes per student here (151
     # one-vs-rest problems over ~10 soft-target copies per query) for no gain over logistic regression.
     families = {"tfidf": ("linear", "tree", "svm"), "embeddings": ("linear", "tree")}
-    result = run_study(teacher, train, test, families=families, cache_path=cache, latency_runs=200,
+    result = run_study(teacher, study_train, test, families=families, cache_path=cache, latency_runs=200,
                        title="CLINC150", scenario=scenario, seed=SEED)
     study_s = time.perf_counter() - t1
     y = test.labels
@@ -120,7 +131,7 @@ def main() -> None:
     import pandas as pd
 
     table = result.table.join(pd.DataFrame(extra).set_index("model"))
-    table.to_csv(OUT / "results.csv")
+    table.to_csv(OUT / f"results{suffix}.csv")
     lines = ["| model | accuracy | in-scope acc | OOS recall | macro-F1 | fidelity | size MB | ms/query ± std |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in table.iterrows():
@@ -138,8 +149,8 @@ def main() -> None:
     per_class = per_class_scores(result.models[best].proba, y, "multiclass", test.label_names,
                                  teacher_proba=teacher_entry.proba)
     per_class.insert(0, "teacher_f1", per_class_scores(teacher_entry.proba, y, "multiclass", test.label_names)["f1"])
-    per_class.to_csv(OUT / "per_class.csv")
-    (OUT / "RESULTS_TABLES.md").write_text("\n".join(lines + seed_rows) + "\n")
+    per_class.to_csv(OUT / f"per_class{suffix}.csv")
+    (OUT / f"RESULTS_TABLES{suffix}.md").write_text("\n".join(lines + seed_rows) + "\n")
     from bert2sk.report.plots import accuracy_latency_svg
 
     short = {"baseline · ": "base · ", "distilled · ": "dist · ", "logit regression": "logit", "soft targets": "soft"}
@@ -154,17 +165,18 @@ def main() -> None:
                {"short": "DistilBERT (seed)", "role": "published", "size_mb": 256.0, "latency_ms": 37.6,
                 "accuracy": 0.859}]
     # the trees sit near 0.1-0.6: plotting only what competes keeps the interesting corner readable
-    (OUT / "accuracy_latency.svg").write_text(accuracy_latency_svg([p for p in points if p["accuracy"] > 0.7]))
+    (OUT / f"accuracy_latency{suffix}.svg").write_text(accuracy_latency_svg([p for p in points if p["accuracy"] > 0.7]))
     meta = {"history": res.history, "train_seconds": train_s, "study_seconds": study_s,
             "test_accuracy": float((z["test"].argmax(1) == y).mean()), "max_length": MAX_LENGTH,
             "fingerprint": teacher.fingerprint}
-    (OUT / "teacher.json").write_text(json.dumps(meta, indent=2))
+    if not suffix:
+        (OUT / "teacher.json").write_text(json.dumps(meta, indent=2))
     print("\n".join(lines))
     print(json.dumps(meta, indent=2))
     if args.report:
         from bert2sk.report import write_report
 
-        write_report(result, OUT / "report.html", n_docs=10, teacher_docs=2, explain_class="oos")
+        write_report(result, OUT / f"report{suffix}.html", n_docs=10, teacher_docs=2, explain_class="oos")
 
 
 if __name__ == "__main__":

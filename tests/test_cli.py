@@ -106,3 +106,11 @@ def test_multilabel_distill_tunes_thresholds_on_dev_and_explain_uses_them(tmp_pa
     p = scorer.predict_proba([texts[0]])[0]
     active = [names[j] for j in np.flatnonzero(p >= np.asarray(card["thresholds"]))]
     assert ("labels: " + (", ".join(f"{n} {p[names.index(n)]:.3f}" for n in active) or "(none)")) in exp.stdout
+
+
+def test_report_rejects_an_unknown_explain_class_before_any_work(tmp_path, tiny_bert):
+    (tmp_path / "d.csv").write_text("text,label\ngood film,pos\nbad film,neg\n")
+    res = _run("report", str(tmp_path / "d.csv"), "--teacher", str(tiny_bert), "--test", str(tmp_path / "d.csv"),
+               "--explain-class", "posit1ve", "--out", str(tmp_path / "r.html"), "--quiet")
+    assert res.returncode == 2 and "'posit1ve' is not a class" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "r.html").exists()

@@ -42,6 +42,8 @@ _METRICS = [
     ("fidelity", "Fidelity", True, 3), ("ece", "ECE", False, 3), ("size_mb", "Size (MB)", False, 2),
     ("latency_ms", "Latency (ms)", False, 2),
 ]
+_MULTILABEL_METRICS = [("accuracy", "Exact match", True, 3), ("f1_micro", "F1 (micro)", True, 3),
+                       *_METRICS[1:]]
 _LEVELS = 5
 _MAX_CLASSES_SHOWN = 8
 
@@ -67,19 +69,25 @@ def _sort_key(m: Any) -> tuple:
     return (_FEATURE_ORDER.get(m.features, 9), _FAMILY_ORDER.get(m.family, 9), _ROLE_ORDER.get(m.role, 9), m.kind)
 
 
+def _metrics(task: str) -> list[tuple[str, str, bool, int]]:
+    # multilabel accuracy is exact-match over all labels, so micro-F1 is the headline figure there
+    return _MULTILABEL_METRICS if task == "multilabel" else _METRICS
+
+
 def _summary_rows(result: Any) -> list[dict[str, Any]]:
     table = result.table
+    metrics = _metrics(result.task)
     models = sorted(result.models.values(), key=lambda m: (m.role != "teacher", *_sort_key(m)))
     rows = []
     for m in models:
         rec = table.loc[m.name] if m.name in table.index else {}
         row: dict[str, Any] = {"name": m.name, "short": _short(m.name), "role": m.role, "family": m.family,
                                "kind": m.kind, "features": m.features}
-        for col, *_ in _METRICS:
+        for col, *_ in metrics:
             row[col] = _num(rec.get(col)) if hasattr(rec, "get") else None
         row["latency_std_ms"] = _num(rec.get("latency_std_ms")) if hasattr(rec, "get") else None
         rows.append(row)
-    for col, _, higher, d in _METRICS:
+    for col, _, higher, d in metrics:
         # the teacher's fidelity to itself is 1 by definition; it must not win that column
         pool = [r[col] for r in rows if r[col] is not None and not (col == "fidelity" and r["role"] == "teacher")]
         best = (max(pool) if higher else min(pool)) if pool else None
@@ -401,7 +409,7 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
         "teacher_source": str(result.teacher_source), "teacher_fingerprint": str(result.teacher_fingerprint),
         "counts": {"train": int(result.n_train), "labelled": int(result.n_labelled), "test": n_test,
                    "students": len(students), "docs": len(docs)},
-        "table": _group_rows(rows), "metrics": [(c, lbl, hi) for c, lbl, hi, _ in _METRICS],
+        "table": _group_rows(rows), "metrics": [(c, lbl, hi) for c, lbl, hi, _ in _metrics(task)],
         "figures": figures, "global": global_groups, "docs": docs, "agreement": agree_rows, "top_k": top_k,
         "per_class": per_class, "confusion": confusion,
         "explained": ("the positive class" if task == "binary" and picked is None else
