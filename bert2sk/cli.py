@@ -40,8 +40,13 @@ LabelCol = Annotated[str, typer.Option("--label-column", help="Column holding th
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
 
-def _load(spec: str, split: str, text_column: str = "text", label_column: str = "label", task: str | None = None):
-    """Turn a data argument into a Corpus."""
+def _load(spec: str, split: str, text_column: str = "text", label_column: str = "label", task: str | None = None,
+          like=None):
+    """Turn a data argument into a Corpus; ``like`` (a Corpus) fixes the label names and task of a table file.
+
+    Without ``like``, a small test or dev file that lacks a rare label would get other label names
+    than the training file.
+    """
     from . import data
 
     p = Path(spec).expanduser()
@@ -56,6 +61,8 @@ def _load(spec: str, split: str, text_column: str = "text", label_column: str = 
     if p.suffix == ".json" and p.exists():
         return data.load_clinc150(p, split)
     if p.exists() or os.sep in spec or p.suffix:
+        if like is not None:
+            return data.load_table(p, text_column, label_column, label_names=like.label_names, task=like.task)
         return data.load_table(p, text_column, label_column, task=task)
     return data.load_hub(spec, split, text_column, label_column)
 
@@ -150,7 +157,7 @@ def teacher_train(
     corpus = _load(data, "train", text_column, label_column).labelled()
     if limit and limit < len(corpus):
         corpus = corpus.keep_labels(limit, seed).labelled()
-    eval_corpus = _load(eval_data, "test", text_column, label_column) if eval_data else None
+    eval_corpus = _load(eval_data, "test", text_column, label_column, like=corpus) if eval_data else None
     args = TrainingArguments(output_dir=str(out), base_model=base, epochs=epochs, max_length=max_length,
                              batch_size=batch_size, learning_rate=lr, dtype=dtype, seed=seed, progress=not quiet)
     console.print(f"fine-tuning on {len(corpus):,} labelled texts ({corpus.task}, {len(corpus.label_names)} labels)")
@@ -199,14 +206,15 @@ def _study(train, test, teacher, labels, text_column, label_column, families, fe
     from .teacher import Teacher
 
     tr = _load(train, "train", text_column, label_column)
-    te = _load(test, "test", text_column, label_column).labelled()
+    te = _load(test, "test", text_column, label_column, like=tr).labelled()
     if explain_class is not None and explain_class not in tr.label_names:
         # checked before the study runs, so a typo costs nothing
         raise InputError(f"--explain-class {explain_class!r} is not a class of {train}; the classes are "
                          f"{list(tr.label_names)[:20]}")
     dv = None
     if dev is not None:  # CLINC150's JSON names its validation split "val"
-        dv = _load(dev, "val" if Path(dev).suffix == ".json" else "dev", text_column, label_column).labelled()
+        dv = _load(dev, "val" if Path(dev).suffix == ".json" else "dev", text_column, label_column,
+                   like=tr).labelled()
     if labels is not None:
         tr = tr.keep_labels(labels)
     t = Teacher.from_pretrained(teacher, max_length=max_length, progress=not quiet)

@@ -19,7 +19,6 @@ the labelled rows only: :func:`make_baseline`.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -35,7 +34,7 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_a
 from .errors import InputError
 from .targets import logits_to_proba, regression_targets, sigmoid, soft_targets, softmax
 
-__all__ = ["DistilledClassifier", "SoftTargetClassifier", "make_baseline", "make_distilled", "tree_depth", "FAMILIES"]
+__all__ = ["DistilledClassifier", "SoftTargetClassifier", "make_baseline", "make_distilled", "tree_params", "FAMILIES"]
 
 FAMILIES = ("linear", "tree", "svm")
 _TASKS = ("auto", "binary", "multiclass", "multilabel")
@@ -420,18 +419,26 @@ class SoftTargetClassifier(_StudentBase):
         return np.log(p)
 
 
-def tree_depth(n_classes: int = 2) -> int:
-    """Depth of the tree students: 8 for two classes, one more level per doubling of the classes.
+def tree_params(n_classes: int = 2) -> dict:
+    """Size limits of the tree students for ``n_classes`` classes (or labels).
 
-    A tree of depth ``d`` has at most ``2**d`` leaves, so a fixed depth 8 cannot
-    even give each of CLINC150's 151 intents a few leaves.
+    Two classes: depth 8, at least 5 texts a leaf (at most 256 leaves).
+    More: grown best-first to ``8 * n_classes`` leaves with no depth cap. On
+    text a depth cap fails with many classes: a split on a word peels off the
+    few texts that contain it, so a depth-15 tree reaches ~30 leaves and
+    0.13 validation accuracy on CLINC150's 151 intents, where 1,200 leaves
+    reach 0.75.
 
     Examples
     --------
-    >>> [tree_depth(k) for k in (2, 4, 28, 151)]
-    [8, 9, 12, 15]
+    >>> tree_params(2)
+    {'max_depth': 8, 'min_samples_leaf': 5}
+    >>> tree_params(151)
+    {'max_depth': None, 'max_leaf_nodes': 1208, 'min_samples_leaf': 2}
     """
-    return 7 + max(1, math.ceil(math.log2(max(int(n_classes), 2))))
+    if int(n_classes) <= 2:
+        return {"max_depth": 8, "min_samples_leaf": 5}
+    return {"max_depth": None, "max_leaf_nodes": 8 * int(n_classes), "min_samples_leaf": 2}
 
 
 def make_baseline(family: str, task: str = "binary", features: str = "tfidf", random_state: int = 0,
@@ -440,7 +447,7 @@ def make_baseline(family: str, task: str = "binary", features: str = "tfidf", ra
 
     Fit it on the labelled rows only. ``svm`` is a linear SVM calibrated by
     cross-validation so it has ``predict_proba``; multilabel baselines are
-    one-vs-rest. ``n_classes`` sets the tree depth (:func:`tree_depth`).
+    one-vs-rest. ``n_classes`` sizes the trees (:func:`tree_params`).
 
     Examples
     --------
@@ -455,7 +462,7 @@ def make_baseline(family: str, task: str = "binary", features: str = "tfidf", ra
     if family == "linear":
         est = LogisticRegression(C=10.0 if features == "tfidf" else 1.0, max_iter=2000)
     elif family == "tree":
-        est = DecisionTreeClassifier(max_depth=tree_depth(n_classes), min_samples_leaf=5, random_state=random_state)
+        est = DecisionTreeClassifier(**tree_params(n_classes), random_state=random_state)
     elif family == "svm":
         est = CalibratedClassifierCV(LinearSVC(C=0.5 if features == "tfidf" else 0.1), cv=3)
     else:
@@ -467,7 +474,7 @@ def make_distilled(family: str, kind: str = "regression", task: str = "auto", fe
                    temperature: float = 1.0, alpha: float = 0.0, random_state: int = 0, n_classes: int = 2):
     """A distilled student of ``family``: ``kind="regression"`` on logits or ``"soft"`` targets.
 
-    ``n_classes`` sets the tree depth (:func:`tree_depth`).
+    ``n_classes`` sizes the trees (:func:`tree_params`).
 
     Examples
     --------
@@ -481,11 +488,11 @@ def make_distilled(family: str, kind: str = "regression", task: str = "auto", fe
 
     if kind not in ("regression", "soft"):
         raise InputError(f"kind must be 'regression' or 'soft', got {kind!r}")
-    depth = tree_depth(n_classes)
+    size = tree_params(n_classes)
     if kind == "regression":
         est = {
             "linear": lambda: Ridge(alpha=1.0 if features == "tfidf" else 10.0),
-            "tree": lambda: DecisionTreeRegressor(max_depth=depth, min_samples_leaf=5, random_state=random_state),
+            "tree": lambda: DecisionTreeRegressor(**size, random_state=random_state),
             "svm": lambda: LinearSVR(C=0.5 if features == "tfidf" else 0.1, epsilon=0.0, max_iter=5000,
                                      dual="auto", loss="squared_epsilon_insensitive"),
         }
@@ -494,7 +501,7 @@ def make_distilled(family: str, kind: str = "regression", task: str = "auto", fe
         return DistilledClassifier(est[family](), task=task, temperature=temperature, alpha=alpha)
     est = {
         "linear": lambda: LogisticRegression(C=10.0 if features == "tfidf" else 1.0, max_iter=2000),
-        "tree": lambda: DecisionTreeClassifier(max_depth=depth, min_samples_leaf=5, random_state=random_state),
+        "tree": lambda: DecisionTreeClassifier(**size, random_state=random_state),
         "svm": lambda: LinearSVC(C=0.5 if features == "tfidf" else 0.1),
     }
     if family not in est:
