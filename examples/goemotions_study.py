@@ -45,11 +45,9 @@ def run_teacher(data: Path, epochs: int) -> None:
     from bert2sk.teacher import Teacher, TrainingArguments, label_texts, train_teacher
 
     train, dev, test = _splits(data)
-    t0 = time.perf_counter()
     res = train_teacher(train, TrainingArguments(
         output_dir=str(teacher_dir()), epochs=epochs, max_length=MAX_LENGTH, batch_size=32, learning_rate=1e-4,
         seed=SEED, early_stopping_patience=1), eval_corpus=dev, resume=True)
-    train_s = time.perf_counter() - t0
     teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=64)
     cache = cache_dir() / "logits.sqlite"
     t1 = time.perf_counter()
@@ -60,7 +58,7 @@ def run_teacher(data: Path, epochs: int) -> None:
     np.savez_compressed(OUT / "teacher_logits.npz", **{k: v.astype(np.float16) for k, v in z.items()})
     meta = {"max_length": MAX_LENGTH, "epochs": epochs, "best_epoch": res.best_epoch, "history": res.history,
             "thresholds": dict(zip(train.label_names, res.thresholds or [], strict=False)),
-            "train_seconds": train_s, "scoring_seconds": score_s, "fingerprint": teacher.fingerprint}
+            "train_seconds": res.seconds, "scoring_seconds": score_s, "fingerprint": teacher.fingerprint}
     (OUT / "teacher.json").write_text(json.dumps(meta, indent=2))
     print(json.dumps(meta, indent=2))
 

@@ -211,6 +211,26 @@ def explain_linear(model: Any, text: str, *, label: int | str | None = None, lab
     return out
 
 
+def _tree_values(shap: Any, tree: Any, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """SHAP values of one row, exact TreeSHAP where it is numerically sound.
+
+    Trees grown best-first for many classes reach depths of several hundred on
+    text, where TreeSHAP's path weights overflow and shap's own additivity check
+    fails. There the Saabas path decomposition takes over: each split on the
+    row's decision path credits its feature with the change in the node value.
+    It is additive too (base + sum = output), exact on the path, but not a
+    Shapley value.
+    """
+    explainer = shap.TreeExplainer(tree)
+    try:
+        ex = explainer(dense)
+        return np.asarray(ex.values)[0], np.asarray(ex.base_values).reshape(-1), "treeshap"
+    except shap.utils._exceptions.ExplainerError:
+        vals = np.asarray(explainer.shap_values(dense, approximate=True))
+        vals = vals[0] if vals.ndim == 3 or (vals.ndim == 2 and vals.shape[0] == 1) else vals
+        return vals, np.asarray(explainer.expected_value, dtype=np.float64).reshape(-1), "saabas"
+
+
 def explain_tree(model: Any, text: str, *, label: int | str | None = None, labels: Sequence[int] | None = None,
                  name: str | None = None, class_names: Sequence[str] | None = None) -> list[Attribution]:
     """Exact tree SHAP (``shap.TreeExplainer``) of a tree student on the text's TF-IDF row.
@@ -234,10 +254,8 @@ def explain_tree(model: Any, text: str, *, label: int | str | None = None, label
             raise InputError(f"{type(mv.student).__name__} in {mv.name!r} is not a tree model; use method='auto'")
         tree, col, scale, what = spec
         if id(tree) not in cache:
-            cache[id(tree)] = shap.TreeExplainer(tree)(dense)
-        ex = cache[id(tree)]
-        vals = np.asarray(ex.values)[0]
-        base = np.asarray(ex.base_values).reshape(-1)
+            cache[id(tree)] = _tree_values(shap, tree, dense)
+        vals, base, algorithm = cache[id(tree)]
         if vals.ndim == 2:
             vals, base0 = vals[:, col if col is not None else 0], base[col if col is not None else 0]
         else:
@@ -247,7 +265,8 @@ def explain_tree(model: Any, text: str, *, label: int | str | None = None, label
         weights, terms, unmapped = _spread(mv.vectorizer, tokens, nz, vals[nz])
         out.append(Attribution(text, tokens, spans, weights, _predicted(p, mv.task, c), c, mv.class_names,
                                "tree-shap", {"output": what, "unmapped": unmapped,
-                                             "feature_perturbation": "tree_path_dependent"}, mv.name,
+                                             "feature_perturbation": "tree_path_dependent",
+                                             "algorithm": algorithm}, mv.name,
                                float(base0 * scale), float(base0 * scale + vals.sum()), terms, vals[nz].tolist()))
     return out
 
