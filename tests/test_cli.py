@@ -100,7 +100,7 @@ def test_multilabel_distill_tunes_thresholds_on_dev_and_explain_uses_them(tmp_pa
     model = out / "students" / "distilled-linear-tfidf-soft_targets.skops"
     scorer, card = load_student(model)
     assert card["task"] == "multilabel" and len(card["thresholds"]) == 3
-    assert all(0.05 <= t <= 0.95 for t in card["thresholds"])
+    assert all(0 < t < 1 for t in card["thresholds"])
     exp = _run("explain", texts[0], "--model", str(model))
     assert exp.returncode == 0, exp.stderr
     p = scorer.predict_proba([texts[0]])[0]
