@@ -45,21 +45,34 @@ def decisions(proba: np.ndarray, task: str, thresholds: np.ndarray | float = 0.5
     return np.asarray(proba).argmax(axis=1)
 
 
-def tune_thresholds(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def tune_thresholds(proba: np.ndarray, labels: np.ndarray, min_lift: float = 2.0) -> np.ndarray:
     """Per-label decision thresholds that maximise each label's F1 on held-out rows.
 
     Every distinct held-out score is a candidate (``precision_recall_curve``),
     not a fixed grid: a model whose scores sit in a narrow band (a linear SVM's
     squashed margins sit within a few hundredths of 0.5) still gets a threshold
     that separates them. Tune on a validation split, never on the test split.
-    Labels with no positive held-out example keep 0.5 (nothing to tune on).
+
+    A candidate must reach a precision of at least ``min_lift`` times the
+    label's base rate. For a label the model cannot separate, F1 is maximised
+    by flagging every row (Lipton et al., 2014, "Thresholding classifiers to
+    maximize F1"): that wins a few points of that label's F1 and sets a wrong
+    label on nearly every document, which ruins exact match and the per-label
+    precision a user reads. Labels with no positive held-out example, or no
+    candidate that clears the lift, keep 0.5.
 
     Examples
     --------
     >>> p = np.array([[0.3, 0.51], [0.2, 0.49], [0.1, 0.505]])
     >>> y = np.array([[1, 1], [0, 0], [0, 1]])
-    >>> tune_thresholds(p, y).tolist()
+    >>> tune_thresholds(p, y, min_lift=1.0).tolist()
     [0.3, 0.505]
+
+    A label whose scores carry no signal is not switched on for every row:
+
+    >>> noise = np.array([[0.2], [0.1], [0.3], [0.15]])
+    >>> tune_thresholds(noise, np.array([[0], [0], [0], [1]])).tolist()
+    [0.5]
     """
     from sklearn.metrics import precision_recall_curve
 
@@ -69,11 +82,15 @@ def tune_thresholds(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
         raise InputError(f"probabilities {proba.shape} and labels {labels.shape} differ in shape")
     out = np.full(labels.shape[1], 0.5)
     for j in range(labels.shape[1]):
-        if labels[:, j].sum() == 0:
+        base_rate = labels[:, j].mean()
+        if base_rate == 0:
             continue
         prec, rec, thr = precision_recall_curve(labels[:, j], proba[:, j])
-        f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(prec), where=(prec + rec) > 0)[:-1]
-        out[j] = float(thr[int(np.argmax(f1))])
+        prec, rec = prec[:-1], rec[:-1]
+        f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(prec), where=(prec + rec) > 0)
+        f1[prec < min_lift * base_rate] = -1.0
+        if f1.max() > 0:
+            out[j] = float(thr[int(np.argmax(f1))])
     return out
 
 def _check_logits(teacher_logits: np.ndarray, n: int, task: str) -> np.ndarray:

@@ -80,3 +80,20 @@ def test_multilabel_per_label_scores_use_each_sides_thresholds():
     assert df["f1"].tolist() == [1.0, 1.0] and df["fidelity"].tolist() == [1.0, 1.0]
     assert fidelity(student, teacher, "multilabel", np.array([0.5, 0.25]), np.array([0.5, 0.7])) == 1.0
     assert fidelity(student, teacher, "multilabel", 0.5) < 1.0
+
+
+def test_tuned_thresholds_separate_informative_labels_and_leave_noise_off():
+    from bert2sk.metrics import tune_thresholds
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = (rng.random((n, 2)) < [0.2, 0.03]).astype(int)
+    # Label 0 is well separated by a score band below 0.5; label 1 is pure noise.
+    p = np.column_stack([0.1 + 0.2 * y[:, 0] + 0.05 * rng.random(n), 0.2 * rng.random(n)])
+    t = tune_thresholds(p, y)
+    assert 0.15 < t[0] <= 0.3
+    assert t[1] == 0.5
+    y_new = (rng.random((n, 2)) < [0.2, 0.03]).astype(int)
+    p_new = np.column_stack([0.1 + 0.2 * y_new[:, 0] + 0.05 * rng.random(n), 0.2 * rng.random(n)])
+    pred = p_new >= t
+    assert (pred[:, 0] == y_new[:, 0]).all() and not pred[:, 1].any()
