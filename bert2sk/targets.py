@@ -53,8 +53,9 @@ def tune_thresholds(proba: np.ndarray, labels: np.ndarray, min_lift: float = 2.0
     squashed margins sit within a few hundredths of 0.5) still gets a threshold
     that separates them. Tune on a validation split, never on the test split.
 
-    A candidate must reach a precision of at least ``min_lift`` times the
-    label's base rate. For a label the model cannot separate, F1 is maximised
+    A candidate's precision must beat the label's base rate by ``min_lift``
+    in odds (twice the base rate for rare labels, still reachable for a label
+    on most rows). For a label the model cannot separate, F1 is maximised
     by flagging every row (Lipton et al., 2014, "Thresholding classifiers to
     maximize F1"): that wins a few points of that label's F1 and sets a wrong
     label on nearly every document, which ruins exact match and the per-label
@@ -88,7 +89,8 @@ def tune_thresholds(proba: np.ndarray, labels: np.ndarray, min_lift: float = 2.0
         prec, rec, thr = precision_recall_curve(labels[:, j], proba[:, j])
         prec, rec = prec[:-1], rec[:-1]
         f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(prec), where=(prec + rec) > 0)
-        f1[prec < min_lift * base_rate] = -1.0
+        # odds(precision) >= min_lift * odds(base rate), without dividing by zero
+        f1[prec * (1 - base_rate) < min_lift * base_rate * (1 - prec)] = -1.0
         if f1.max() > 0:
             out[j] = float(thr[int(np.argmax(f1))])
     return out
