@@ -33,8 +33,11 @@ MAX_LENGTH = 48  # the 99.9th percentile of train comments is 44 word pieces
 SEED = 0
 
 
-def teacher_dir() -> Path:
-    return cache_dir() / f"goemotions-teacher-{MAX_LENGTH}"
+EPOCHS = 6  # dev micro-F1 still rose 0.44 -> 0.46 from epoch 2 to 3; early stopping ends it sooner if it stalls
+
+
+def teacher_dir(epochs: int) -> Path:
+    return cache_dir() / f"goemotions-teacher-{MAX_LENGTH}-e{epochs}"
 
 
 def _splits(data: Path):
@@ -46,9 +49,9 @@ def run_teacher(data: Path, epochs: int) -> None:
 
     train, dev, test = _splits(data)
     res = train_teacher(train, TrainingArguments(
-        output_dir=str(teacher_dir()), epochs=epochs, max_length=MAX_LENGTH, batch_size=32, learning_rate=1e-4,
+        output_dir=str(teacher_dir(epochs)), epochs=epochs, max_length=MAX_LENGTH, batch_size=32, learning_rate=1e-4,
         seed=SEED, early_stopping_patience=1), eval_corpus=dev, resume=True)
-    teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=64)
+    teacher = Teacher.from_pretrained(teacher_dir(epochs), max_length=MAX_LENGTH, batch_size=64)
     cache = cache_dir() / "logits.sqlite"
     t1 = time.perf_counter()
     z = {name: label_texts(teacher, c.texts, cache, return_embeddings=True)[0]
@@ -63,13 +66,13 @@ def run_teacher(data: Path, epochs: int) -> None:
     print(json.dumps(meta, indent=2))
 
 
-def run_students(data: Path, report: bool) -> None:
+def run_students(data: Path, report: bool, epochs: int) -> None:
     from bert2sk.metrics import per_class_scores
     from bert2sk.study import run_study
     from bert2sk.teacher import Teacher
 
     train, dev, test = _splits(data)
-    teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=64)
+    teacher = Teacher.from_pretrained(teacher_dir(epochs), max_length=MAX_LENGTH, batch_size=64)
     scenario = (f"GoEmotions (simplified): 28 labels (27 emotions + neutral), multilabel. Teacher: MiniLM-L6 "
                 f"fine-tuned here on all {len(train):,} train comments ({MAX_LENGTH} tokens, per-label sigmoids). "
                 "Baselines are one-vs-rest on the gold labels; distilled students learn the teacher's per-label "
@@ -126,13 +129,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("half", choices=("teacher", "students"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data/goemotions"))
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=EPOCHS, help="teacher epochs (both halves: names its directory)")
     ap.add_argument("--report", action="store_true", help="also write report.html")
     args = ap.parse_args()
     if args.half == "teacher":
         run_teacher(args.data, args.epochs)
     else:
-        run_students(args.data, args.report)
+        run_students(args.data, args.report, args.epochs)
 
 
 if __name__ == "__main__":
