@@ -20,8 +20,15 @@ WORDS = (
 ).split()
 
 
-def build_tiny_bert(path: Path, num_labels: int = 2, problem_type: str | None = None, seed: int = 0) -> Path:
-    """Write a 2-layer, 32-wide random BERT sequence classifier with a word-level vocab."""
+def build_tiny_bert(path: Path, num_labels: int = 2, problem_type: str | None = None, seed: int = 0,
+                    initializer_range: float = 0.02) -> Path:
+    """Write a 2-layer, 32-wide random BERT sequence classifier with a word-level vocab.
+
+    At BERT's own initialisation (0.02) a random tiny model gives every text
+    the same logits to within 1e-5, so labels drawn from them are rounding
+    noise; 0.5 spreads them by about 1.5 (fp32 and bf16 alike), a teacher
+    whose scores a student can actually learn.
+    """
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
@@ -36,6 +43,7 @@ def build_tiny_bert(path: Path, num_labels: int = 2, problem_type: str | None = 
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=128, num_labels=num_labels,
         id2label=labels, label2id={v: k for k, v in labels.items()}, problem_type=problem_type,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     BertForSequenceClassification(config).save_pretrained(path)
@@ -50,13 +58,13 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert_multiclass(tmp_path_factory) -> Path:
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-mc"), num_labels=4)
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-mc"), num_labels=4, initializer_range=0.5)
 
 
 @pytest.fixture(scope="session")
 def tiny_bert_multilabel(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-ml"), num_labels=3,
-                           problem_type="multi_label_classification")
+                           problem_type="multi_label_classification", initializer_range=0.5)
 
 
 def sentiment_texts(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:

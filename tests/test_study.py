@@ -93,8 +93,12 @@ def test_multilabel_study_tunes_every_models_thresholds_on_dev(tiny_bert_multila
         for f in fams for r, s in (("baseline", ""), ("distilled", " · logit regression"),
                                    ("distilled", " · soft targets"))}
     assert res.table[["f1_micro", "f1_macro", "fidelity"]].notna().all().all()
-    # the embedding student sees the teacher's own features: it must follow the teacher per label
-    assert res.table.loc["distilled · linear · embeddings · logit regression", "fidelity"] > 0.85
+    # the embedding student sees the teacher's own (mean-pooled) states: it follows the teacher per label far
+    # above chance (0.5 on median splits) and above bag-of-words students, which cannot see word order
+    fid = res.table["fidelity"]
+    emb = fid["distilled · linear · embeddings · logit regression"]
+    assert emb > 0.7 and emb > fid[[n for n in fid.index if "tfidf" in n]].max() + 0.1
+    assert (res.table["fidelity_sets"] <= res.table["fidelity"]).all()
 
 
 def test_multilabel_teacher_keeps_its_own_thresholds(tiny_bert_multilabel, tmp_path):
