@@ -153,3 +153,18 @@ def test_bad_hyperparameters():
         from sklearn.neighbors import KNeighborsClassifier
 
         SoftTargetClassifier(KNeighborsClassifier()).fit(X, teacher_logits=z)
+
+
+def test_svm_student_is_a_real_svr_not_ridge():
+    """The svm regression student must use the SVR loss: outlying teacher logits pull it less than ridge."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    margin = X @ np.array([2.0, -1.0, 0.5, 0.0, 1.0])
+    noisy = margin.copy()
+    noisy[:40] += rng.choice([-30.0, 30.0], size=40)  # 10% wildly wrong teacher scores
+    logits = np.c_[np.zeros_like(noisy), noisy]
+    svr = make_distilled("svm", features="embeddings").fit(X, teacher_logits=logits)
+    ridge = make_distilled("linear", features="embeddings").fit(X, teacher_logits=logits)
+    err_svr = np.abs(svr.decision_function(X[40:]) - margin[40:]).mean()
+    err_ridge = np.abs(ridge.decision_function(X[40:]) - margin[40:]).mean()
+    assert err_svr < 0.5 * err_ridge
