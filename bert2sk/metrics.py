@@ -19,7 +19,8 @@ from .targets import decisions, logits_to_proba, tune_thresholds
 __all__ = ["expected_calibration_error", "fidelity", "score", "evaluate", "proba_to_logits", "per_class_scores",
            "top_confusions", "tune_thresholds", "METRIC_COLUMNS"]
 
-METRIC_COLUMNS = ("accuracy", "f1_macro", "f1_micro", "roc_auc", "fidelity", "logit_mse", "kl_to_teacher", "ece")
+METRIC_COLUMNS = ("accuracy", "f1_macro", "f1_micro", "roc_auc", "fidelity", "fidelity_sets", "logit_mse",
+                  "kl_to_teacher", "ece")
 _CLIP = 1e-7
 
 
@@ -62,19 +63,29 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, task: str = "bi
 
 
 def fidelity(proba: np.ndarray, teacher_proba: np.ndarray, task: str = "binary",
-             thresholds: np.ndarray | float = 0.5, teacher_thresholds: np.ndarray | float | None = None) -> float:
+             thresholds: np.ndarray | float = 0.5, teacher_thresholds: np.ndarray | float | None = None,
+             sets: bool = False) -> float:
     """Share of decisions that agree with the teacher's (per label for multilabel).
 
     For multilabel each side decides with its own per-label thresholds
-    (``teacher_thresholds`` defaults to ``thresholds``).
+    (``teacher_thresholds`` defaults to ``thresholds``), and the figure is
+    the share of (text, label) decisions that agree. Most of those are "no"
+    on both sides, so it sits near 1 for any sensible model; ``sets=True``
+    gives the share of texts whose whole label set matches the teacher's
+    (the exact match of fidelity).
 
     Examples
     --------
     >>> fidelity(np.array([[0.2, 0.8], [0.6, 0.4]]), np.array([[0.1, 0.9], [0.3, 0.7]]))
     0.5
+    >>> student, teacher = np.array([[0.9, 0.1, 0.1], [0.9, 0.8, 0.1]]), np.array([[0.9, 0.1, 0.1], [0.9, 0.1, 0.1]])
+    >>> round(fidelity(student, teacher, "multilabel"), 3), fidelity(student, teacher, "multilabel", sets=True)
+    (0.833, 0.5)
     """
     a = decisions(proba, task, thresholds)
     b = decisions(teacher_proba, task, thresholds if teacher_thresholds is None else teacher_thresholds)
+    if sets and task == "multilabel":
+        return float((a == b).all(axis=1).mean())
     return float((a == b).mean())
 
 
@@ -138,6 +149,8 @@ def score(proba: np.ndarray, y: np.ndarray | None, task: str, teacher_logits: np
             raise InputError(f"teacher_logits have shape {tz.shape} but the predictions {proba.shape}")
         tp = logits_to_proba(tz, task)
         out["fidelity"] = fidelity(proba, tp, task, thresholds, teacher_thresholds)
+        if task == "multilabel":
+            out["fidelity_sets"] = fidelity(proba, tp, task, thresholds, teacher_thresholds, sets=True)
         out["logit_mse"] = float(np.mean((proba_to_logits(proba, task) - proba_to_logits(tp, task)) ** 2))
         p = np.clip(proba, _CLIP, 1 - _CLIP)
         q = np.clip(tp, _CLIP, 1 - _CLIP)

@@ -86,7 +86,9 @@ class StudyResult:
         """The results table as GitHub markdown (what RESULTS.md files hold)."""
         head = ({"accuracy": "exact match", "f1_micro": "micro-F1"} if self.task == "multilabel"
                 else {"accuracy": "accuracy"})
-        cols = {**head, "f1_macro": "macro-F1", "roc_auc": "ROC-AUC", "fidelity": "fidelity",
+        fid = ({"fidelity": "fidelity (labels)", "fidelity_sets": "fidelity (sets)"} if self.task == "multilabel"
+               else {"fidelity": "fidelity"})
+        cols = {**head, "f1_macro": "macro-F1", "roc_auc": "ROC-AUC", **fid,
                 "ece": "ECE", "size_mb": "size MB", "latency_ms": "ms/doc", "latency_std_ms": "± std"}
         lines = ["| model | " + " | ".join(cols.values()) + " |", "|---|" + "---:|" * len(cols)]
         for name, row in self.table.iterrows():

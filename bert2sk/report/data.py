@@ -43,7 +43,7 @@ _METRICS = [
     ("latency_ms", "Latency (ms)", False, 2),
 ]
 _MULTILABEL_METRICS = [("accuracy", "Exact match", True, 3), ("f1_micro", "F1 (micro)", True, 3),
-                       *_METRICS[1:]]
+                       *_METRICS[1:4], ("fidelity_sets", "Fidelity (sets)", True, 3), *_METRICS[4:]]
 _LEVELS = 5
 _MAX_CLASSES_SHOWN = 8
 
@@ -89,13 +89,14 @@ def _summary_rows(result: Any) -> list[dict[str, Any]]:
         rows.append(row)
     for col, _, higher, d in metrics:
         # the teacher's fidelity to itself is 1 by definition; it must not win that column
-        pool = [r[col] for r in rows if r[col] is not None and not (col == "fidelity" and r["role"] == "teacher")]
+        self_fid = col.startswith("fidelity")
+        pool = [r[col] for r in rows if r[col] is not None and not (self_fid and r["role"] == "teacher")]
         best = (max(pool) if higher else min(pool)) if pool else None
         for r in rows:
             v = r[col]
             r[f"{col}_fmt"] = _fmt(v, d)
             r[f"{col}_best"] = best is not None and v is not None and round(v, d) == round(best, d) \
-                and not (col == "fidelity" and r["role"] == "teacher")
+                and not (self_fid and r["role"] == "teacher")
     for r in rows:
         if r["latency_std_ms"] is not None and r["latency_ms"] is not None:
             r["latency_ms_fmt"] += f" ± {r['latency_std_ms']:.2f}"
