@@ -20,6 +20,7 @@ _API = {
     "load_goemotions": "data",
     "load_hub": "data",
     "Teacher": "teacher",
+    "TeacherScores": "teacher",
     "TrainingArguments": "teacher",
     "train_teacher": "teacher",
     "label_texts": "teacher",
@@ -56,6 +57,7 @@ __all__ = [
     "SentenceEmbeddings",
     "SoftTargetClassifier",
     "Teacher",
+    "TeacherScores",
     "TfidfFeatures",
     "TrainingArguments",
     "evaluate",
@@ -90,7 +92,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .report import write_report
     from .students import DistilledClassifier, SoftTargetClassifier, make_baseline, make_distilled
     from .study import run_study
-    from .teacher import LogitCache, Teacher, TrainingArguments, label_texts, packaged_encoder_path, train_teacher
+    from .teacher import (
+        LogitCache,
+        Teacher,
+        TeacherScores,
+        TrainingArguments,
+        label_texts,
+        packaged_encoder_path,
+        train_teacher,
+    )
 
 
 def __getattr__(name: str):

@@ -42,7 +42,7 @@ class ModelEntry:
     features: str  # "text" | "tfidf" | "embeddings"
     proba: np.ndarray  # test-set probabilities
     scorer: object | None = None  # fitted Pipeline(features, student): raw text -> proba
-    size_bytes: int = 0
+    size_bytes: float = 0  # nan when unknown (a teacher known only by its stored scores)
     latency_ms: float = float("nan")
     latency_std_ms: float = float("nan")
     batch_ms_per_1000: float = float("nan")
@@ -101,10 +101,15 @@ class StudyResult:
         return "\n".join(lines) + "\n"
 
 
+def _can_score(teacher) -> bool:
+    """False for stored scores (:class:`~bert2sk.teacher.TeacherScores`): no model to run on new text."""
+    return getattr(teacher, "can_score_new_text", True)
+
+
 def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: bool, desc: str):
     from .teacher.labelling import label_texts
 
-    if cache_path is not None:
+    if cache_path is not None and _can_score(teacher):
         out = label_texts(teacher, texts, cache_path, return_embeddings=embeddings, progress=teacher.progress)
     else:
         out = teacher.predict_logits(texts, return_embeddings=embeddings, desc=desc)
@@ -138,7 +143,10 @@ def _measure_latency(models: dict[str, ModelEntry], teacher, texts: Sequence[str
     old = teacher.progress
     teacher.progress = False
     try:
-        t_mean, t_std, t_batch = _timed(teacher.predict_logits, probe, max(10, runs // 2), min(n_batch, 200))
+        nan = float("nan")
+        # looking stored scores up is no measure of what the teacher costs
+        t_mean, t_std, t_batch = (_timed(teacher.predict_logits, probe, max(10, runs // 2), min(n_batch, 200))
+                                  if _can_score(teacher) else (nan, nan, nan))
         shared: dict[int, tuple[np.ndarray, tuple[float, float, float]]] = {}
         for entry in models.values():
             if entry.role == "teacher":
@@ -187,7 +195,11 @@ def run_study(
 
     Parameters
     ----------
-    teacher : Teacher
+    teacher : Teacher or TeacherScores
+        A :class:`~bert2sk.teacher.TeacherScores` (logits stored by an
+        earlier run) retrains and re-measures the students without the
+        model: TF-IDF features only, and no teacher latency or teacher
+        explanations.
     train : Corpus
         All training texts; rows with label ``-1`` are unlabelled. Baselines
         see only the labelled rows; distilled students see every row with
@@ -235,6 +247,9 @@ def run_study(
         raise InputError("the dev corpus must be fully labelled with the test corpus's label names")
     if tuple(train.label_names) != tuple(test.label_names) or train.task != test.task:
         raise InputError("train and test corpora must share the task and the label names")
+    if "embeddings" in features and not _can_score(teacher):
+        raise InputError("embedding students need the teacher's encoder, and stored scores have none; load the "
+                         "teacher model, or pass features=('tfidf',)")
     if len(teacher.label_names) != len(train.label_names):
         raise InputError(
             f"the teacher has {len(teacher.label_names)} outputs but the corpus {len(train.label_names)} labels; "
@@ -332,5 +347,5 @@ def run_study(
         teacher_source=teacher.source, teacher_fingerprint=teacher.fingerprint,
         test_texts=test.texts, y_test=y_test, teacher_logits_test=z_test,
         n_train=len(train), n_labelled=int(labelled.sum()), models=models, table=table, timings=timings,
-        teacher_scorer=teacher_scorer,
+        teacher_scorer=teacher_scorer if _can_score(teacher) else None,
     )

@@ -136,3 +136,32 @@ def test_study_needs_two_classes_among_the_labels(tiny_bert):
     test = Corpus(texts[40:], np.r_[np.zeros(10, dtype=int), np.ones(10, dtype=int)], ("neg", "pos"), "binary")
     with pytest.raises(InputError, match="all have one class"):
         run_study(teacher, train, test, log=_quiet)
+
+
+def test_study_from_stored_scores_matches_the_model_run(tiny_bert_multilabel, tmp_path):
+    """Rerunning the student half from saved logits gives the same figures, without the teacher model."""
+    from bert2sk.report import write_report
+    from bert2sk.teacher import TeacherScores
+
+    teacher = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32)
+    train, dev, test = _multilabel_corpora(teacher)
+    kw = {"dev": dev, "features": ("tfidf",), "families": ("linear", "tree"), "latency_runs": 3, "log": _quiet}
+    with_model = run_study(teacher, train, test, **kw)
+    texts = train.texts + dev.texts + test.texts
+    scores = TeacherScores(texts, teacher.predict_logits(texts), teacher.label_names, teacher.task,
+                           thresholds=with_model.models["teacher"].thresholds, fingerprint=teacher.fingerprint)
+    stored = run_study(scores, train, test, **kw)
+    cols = ["accuracy", "f1_micro", "f1_macro", "roc_auc", "fidelity", "fidelity_sets", "ece"]
+    assert set(stored.table.index) == set(with_model.table.index)
+    np.testing.assert_allclose(stored.table.loc[with_model.table.index, cols].to_numpy(dtype=float),
+                               with_model.table[cols].to_numpy(dtype=float), atol=1e-9)
+    # what needs the model itself is left out, not invented
+    assert np.isnan(stored.table.loc["teacher", "latency_ms"]) and np.isnan(stored.table.loc["teacher", "size_mb"])
+    assert stored.teacher_scorer is None and stored.teacher_fingerprint == teacher.fingerprint
+    html = write_report(stored, tmp_path / "r.html", n_docs=3, teacher_docs=2).read_text()
+    assert "Per class" in html
+    with pytest.raises(InputError, match="encoder"):
+        run_study(scores, train, test, dev=dev, features=("tfidf", "embeddings"), log=_quiet)
+    with pytest.raises(InputError, match="never scored"):
+        run_study(scores, train, Corpus(["an unseen text"] * 4, test.labels[:4], test.label_names, "multilabel"),
+                  features=("tfidf",), log=_quiet)

@@ -3,11 +3,13 @@
 from .cache import LogitCache, text_hash
 from .labelling import label_file, label_texts
 from .model import Teacher, cpu_supports_bf16, packaged_encoder_path, task_from_config
+from .stored import TeacherScores
 from .trainer import TrainingArguments, TrainResult, train_teacher
 
 __all__ = [
     "LogitCache",
     "Teacher",
+    "TeacherScores",
     "TrainResult",
     "TrainingArguments",
     "cpu_supports_bf16",
