@@ -24,6 +24,7 @@ __all__ = ["save_student", "load_student", "TRUSTED_TYPES", "card_path"]
 TRUSTED_TYPES: frozenset[str] = frozenset({
     "bert2sk.students.DistilledClassifier",
     "bert2sk.students.SoftTargetClassifier",
+    "bert2sk.students.FoldCappedCalibratedCV",
     "bert2sk.features.SentenceEmbeddings",
     "bert2sk.features.clean_text",
     "bert2sk.features.TfidfFeatures",

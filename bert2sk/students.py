@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -34,7 +35,8 @@ from sklearn.utils.validation import _check_sample_weight, _num_samples, check_a
 from .errors import InputError
 from .targets import logits_to_proba, regression_targets, sigmoid, soft_targets, softmax
 
-__all__ = ["DistilledClassifier", "SoftTargetClassifier", "make_baseline", "make_distilled", "tree_params", "FAMILIES"]
+__all__ = ["DistilledClassifier", "SoftTargetClassifier", "FoldCappedCalibratedCV", "make_baseline", "make_distilled",
+           "tree_params", "FAMILIES"]
 
 FAMILIES = ("linear", "tree", "svm")
 _TASKS = ("auto", "binary", "multiclass", "multilabel")
@@ -419,6 +421,52 @@ class SoftTargetClassifier(_StudentBase):
         return np.log(p)
 
 
+class FoldCappedCalibratedCV(CalibratedClassifierCV):
+    """``CalibratedClassifierCV`` that still fits when a class is rarer than ``cv``.
+
+    scikit-learn refuses ``cv=3`` when a class has fewer than 3 examples,
+    which one-vs-rest on rare labels meets all the time (GoEmotions' grief
+    has 2 positives in 2,000 labelled comments). This calibrates on
+    ``min(cv, rarest class count)`` stratified folds instead, and on the
+    training rows themselves when a class occurs once (optimistic, but the
+    only calibration one example allows). The parameters are those of
+    ``CalibratedClassifierCV``; ``cv`` must be an int here.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.svm import LinearSVC
+    >>> X = np.r_[np.zeros((20, 2)), np.ones((2, 2))]
+    >>> y = np.r_[np.zeros(20), np.ones(2)]
+    >>> clf = FoldCappedCalibratedCV(LinearSVC(), cv=3).fit(X, y)
+    >>> len(clf.calibrated_classifiers_), clf.predict([[1.0, 1.0]]).tolist()
+    (2, [1.0])
+    """
+
+    def fit(self, X, y, sample_weight=None, **fit_params):
+        """Fit with as many folds as the rarest class allows (see the class docstring).
+
+        Returns
+        -------
+        self
+        """
+        if not isinstance(self.cv, (int, np.integer)) or isinstance(self.cv, bool):
+            raise InputError(f"FoldCappedCalibratedCV takes an int cv, got {self.cv!r}")
+        # without y the inner estimator raises scikit-learn's own "requires y" error
+        counts = None if y is None else np.unique(np.asarray(y).astype(str), return_counts=True)[1]
+        folds = int(min(self.cv, counts.min())) if counts is not None and counts.size else int(self.cv)
+        n = _num_samples(X)
+        cv = folds if folds >= 2 else [(np.arange(n), np.arange(n))]
+        inner = CalibratedClassifierCV(self.estimator, method=self.method, cv=cv, n_jobs=self.n_jobs,
+                                       ensemble=self.ensemble)
+        inner.fit(X, y, sample_weight=sample_weight, **fit_params)
+        for attr, value in vars(inner).items():
+            if attr.endswith("_") and not attr.startswith("_"):
+                setattr(self, attr, value)
+        self.n_folds_ = folds if folds >= 2 else 1
+        return self
+
+
 def tree_params(n_classes: int = 2) -> dict:
     """Size limits of the tree students for ``n_classes`` classes (or labels).
 
@@ -446,15 +494,15 @@ def make_baseline(family: str, task: str = "binary", features: str = "tfidf", ra
     """A hard-label baseline classifier of ``family`` ("linear", "tree", "svm").
 
     Fit it on the labelled rows only. ``svm`` is a linear SVM calibrated by
-    cross-validation so it has ``predict_proba``; multilabel baselines are
-    one-vs-rest. ``n_classes`` sizes the trees (:func:`tree_params`).
+    cross-validation (3 folds, fewer for a rarer class:
+    :class:`FoldCappedCalibratedCV`) so it has ``predict_proba``; multilabel
+    baselines are one-vs-rest. ``n_classes`` sizes the trees (:func:`tree_params`).
 
     Examples
     --------
     >>> make_baseline("linear")
     LogisticRegression(C=10.0, max_iter=2000)
     """
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import LinearSVC
     from sklearn.tree import DecisionTreeClassifier
@@ -464,7 +512,7 @@ def make_baseline(family: str, task: str = "binary", features: str = "tfidf", ra
     elif family == "tree":
         est = DecisionTreeClassifier(**tree_params(n_classes), random_state=random_state)
     elif family == "svm":
-        est = CalibratedClassifierCV(LinearSVC(C=0.5 if features == "tfidf" else 0.1), cv=3)
+        est = FoldCappedCalibratedCV(LinearSVC(C=0.5 if features == "tfidf" else 0.1), cv=3)
     else:
         raise InputError(f"unknown student family {family!r}; choose one of {FAMILIES}")
     return OneVsRestClassifier(est) if task == "multilabel" else est

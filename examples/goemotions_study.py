@@ -3,6 +3,7 @@
     python examples/goemotions_study.py teacher  --data ../shared/data/goemotions  # fine-tune + score all splits
     python examples/goemotions_study.py students --data ../shared/data/goemotions --report
     python examples/goemotions_study.py students --labels 2000 --report   # label-scarce regime
+    python examples/goemotions_study.py students --from-logits [--labels 2000] [--report]   # no teacher model
 
 The teacher half fine-tunes the packaged all-MiniLM-L6-v2 with per-label
 sigmoids (binary cross-entropy) on the 43,410 train comments, keeps the epoch
@@ -17,6 +18,11 @@ test), and writes RESULTS_TABLES.md, per_label.csv, results.csv and
 report.html. ``--labels N`` is the label-scarce regime: baselines see N
 labelled comments (a seeded sample), distilled students the teacher's logits
 on all train comments; its files get a ``_labelsN`` suffix.
+
+``--from-logits`` reruns the student half from ``teacher_logits.npz`` and
+``teacher.json`` alone (:class:`bert2sk.teacher.TeacherScores`), on a machine
+without the teacher's weights: TF-IDF students only, no teacher latency or
+teacher explanations; its files get a ``_stored`` suffix.
 """
 
 from __future__ import annotations
@@ -67,13 +73,30 @@ def run_teacher(data: Path, epochs: int) -> None:
     print(json.dumps(meta, indent=2))
 
 
-def run_students(data: Path, report: bool, epochs: int, labels: int | None = None) -> None:
+def _stored_teacher(train, dev, test):
+    """The teacher's stored logits and thresholds, served by text."""
+    from bert2sk.teacher import TeacherScores
+
+    z = np.load(OUT / "teacher_logits.npz")
+    meta = json.loads((OUT / "teacher.json").read_text())
+    texts = train.texts + dev.texts + test.texts
+    logits = np.concatenate([z["train"], z["dev"], z["test"]]).astype(np.float64)
+    thresholds = [meta["thresholds"][n] for n in train.label_names]
+    return TeacherScores(texts, logits, train.label_names, "multilabel", thresholds=thresholds,
+                         source=f"teacher_logits.npz (MiniLM-L6 fine-tuned here, {meta['epochs']} epochs)",
+                         fingerprint=meta["fingerprint"])
+
+
+def run_students(data: Path, report: bool, epochs: int, labels: int | None = None, from_logits: bool = False) -> None:
     from bert2sk.metrics import per_class_scores
     from bert2sk.study import run_study
     from bert2sk.teacher import Teacher
 
     train, dev, test = _splits(data)
-    teacher = Teacher.from_pretrained(teacher_dir(epochs), max_length=MAX_LENGTH, batch_size=64)
+    if from_logits:
+        teacher = _stored_teacher(train, dev, test)
+    else:
+        teacher = Teacher.from_pretrained(teacher_dir(epochs), max_length=MAX_LENGTH, batch_size=64)
     scenario = (f"GoEmotions (simplified): 28 labels (27 emotions + neutral), multilabel. Teacher: MiniLM-L6 "
                 f"fine-tuned here on all {len(train):,} train comments ({MAX_LENGTH} tokens, per-label sigmoids). "
                 "Baselines are one-vs-rest on the gold labels; distilled students learn the teacher's per-label "
@@ -88,9 +111,14 @@ def run_students(data: Path, report: bool, epochs: int, labels: int | None = Non
     # On dense 384-d embeddings, one-vs-rest trees cost 28 fits of 10-30 s each (soft targets twice that) and
     # explain nothing a reader can use (splits on embedding dimensions); embeddings get the linear family only.
     families = {"tfidf": ("linear", "tree", "svm"), "embeddings": ("linear",)}
+    features = ("tfidf",) if from_logits else ("tfidf", "embeddings")
+    if from_logits:
+        suffix = "_stored" + suffix
+        scenario += " Rerun from the stored teacher logits (TF-IDF students only; no teacher latency)."
     t0 = time.perf_counter()
-    result = run_study(teacher, study_train, test, dev=dev, families=families, cache_path=cache_dir() / "logits.sqlite",
-                       latency_runs=200, title="GoEmotions", scenario=scenario, seed=SEED)
+    result = run_study(teacher, study_train, test, dev=dev, families=families, features=features,
+                       cache_path=cache_dir() / "logits.sqlite", latency_runs=200, title="GoEmotions",
+                       scenario=scenario, seed=SEED)
     study_s = time.perf_counter() - t0
     OUT.mkdir(parents=True, exist_ok=True)
     result.table.to_csv(OUT / f"results{suffix}.csv")
@@ -146,11 +174,13 @@ def main() -> None:
     ap.add_argument("--labels", type=int, default=None,
                     help="label-scarce regime: baselines get this many labelled comments, distilled students the "
                          "teacher's logits on all train comments; files get a _labelsN suffix")
+    ap.add_argument("--from-logits", action="store_true",
+                    help="students from teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
     args = ap.parse_args()
     if args.half == "teacher":
         run_teacher(args.data, args.epochs)
     else:
-        run_students(args.data, args.report, args.epochs, args.labels)
+        run_students(args.data, args.report, args.epochs, args.labels, args.from_logits)
 
 
 if __name__ == "__main__":

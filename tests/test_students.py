@@ -14,7 +14,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bert2sk.errors import InputError
 from bert2sk.features import TfidfFeatures
-from bert2sk.students import DistilledClassifier, SoftTargetClassifier, make_baseline, make_distilled
+from bert2sk.students import (
+    DistilledClassifier,
+    FoldCappedCalibratedCV,
+    SoftTargetClassifier,
+    make_baseline,
+    make_distilled,
+)
 
 _LIBLINEAR_WEIGHTS = "liblinear's solver is not exactly sample-weight equivalent (the inner estimator fails too)"
 _TREE_PROBA = "a pure tree leaf gives probability exactly 0, which this multilabel format check rejects"
@@ -28,6 +34,7 @@ STUDENTS = [
     SoftTargetClassifier(DecisionTreeClassifier(max_depth=4, random_state=0)),
     SoftTargetClassifier(LinearSVC(random_state=0)),
     SoftTargetClassifier(LogisticRegression(max_iter=500), temperature=2.0, alpha=0.5),
+    FoldCappedCalibratedCV(LinearSVC(random_state=0), cv=3),
 ]
 
 
@@ -168,3 +175,21 @@ def test_svm_student_is_a_real_svr_not_ridge():
     err_svr = np.abs(svr.decision_function(X[40:]) - margin[40:]).mean()
     err_ridge = np.abs(ridge.decision_function(X[40:]) - margin[40:]).mean()
     assert err_svr < 0.5 * err_ridge
+
+
+def test_svm_baseline_fits_labels_rarer_than_its_folds():
+    """One-vs-rest on scarce labels meets labels with 1 or 2 positives; the calibrated SVM must still fit."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    Y = (X[:, :3] > 0).astype(int)
+    Y[:, 1] = 0
+    Y[[0, 1], 1] = 1  # two positives: two folds
+    Y[:, 2] = 0
+    Y[5, 2] = 1  # one positive: calibrated on the training rows
+    clf = make_baseline("svm", task="multilabel").fit(X, Y)
+    assert [e.n_folds_ for e in clf.estimators_] == [3, 2, 1]
+    p = clf.predict_proba(X)
+    assert p.shape == (200, 3) and np.isfinite(p).all()
+    assert ((p[:, 0] > 0.5) == Y[:, 0]).mean() > 0.9
+    with pytest.raises(InputError, match="int cv"):
+        FoldCappedCalibratedCV(LinearSVC(), cv=[(np.arange(5), np.arange(5))]).fit(X[:5], Y[:5, 0])

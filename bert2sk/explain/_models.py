@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 
 from ..errors import InputError
 
@@ -100,7 +101,7 @@ def _coef(est: Any) -> tuple[np.ndarray, np.ndarray] | None:
         w = np.atleast_2d(np.asarray(est.coef_.toarray() if hasattr(est.coef_, "toarray") else est.coef_,
                                      dtype=np.float64))
         return w, np.atleast_1d(np.asarray(est.intercept_, dtype=np.float64))
-    if type(est).__name__ == "CalibratedClassifierCV":
+    if isinstance(est, CalibratedClassifierCV):
         # calibration is monotone per fold; the averaged folds' SVM margin is the linear part it calibrates
         parts = [_coef(c.estimator) for c in getattr(est, "calibrated_classifiers_", [])]
         if not parts or any(p is None for p in parts):
@@ -180,7 +181,8 @@ def linear_decision(student: Any, k: int | None = None) -> tuple[np.ndarray, np.
     rows = _classifier_rows(student, len(classes))
     if rows is None:
         return None
-    what = "the averaged SVM margin (before calibration)" if name == "CalibratedClassifierCV" else "the class log-odds"
+    what = ("the averaged SVM margin (before calibration)" if isinstance(student, CalibratedClassifierCV)
+            else "the class log-odds")
     if len(classes) > 2:
         what = "the class's centred decision value"
     return rows[0], rows[1], what
