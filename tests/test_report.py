@@ -190,6 +190,10 @@ def test_multilabel_report_uses_each_models_thresholds(multilabel_result, tmp_pa
             assert p["pred"] == (", ".join(on) if on else "(no label)")
     text = render_report(data, tmp_path / "ml.html").read_text(encoding="utf-8")
     assert "Per class" in text and "own per-label thresholds" in text
+    # the headline figures of a multilabel task: micro-F1 on the plot, set fidelity in the bars, labels not classes
+    assert "test micro-F1" in data["figures"]["accuracy_latency"]
+    assert "whole label set" in data["figures"]["fidelity"]
+    assert f"{len(names)} labels:" in text and "Fidelity (sets)" in text
 
 
 def _short_name(name: str) -> str:

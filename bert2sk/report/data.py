@@ -395,10 +395,13 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
     for m in sorted(result.models.values(), key=lambda m: (m.role != "teacher", *_sort_key(m))):
         xs, ys, what = plots.reliability_curve(m.proba, result.y_test, task)
         curves.append({"short": _short(m.name), "role": m.role, "x": xs, "y": ys})
+    # multilabel: micro-F1 is the headline, and per-label fidelity is near 1 for every model
+    multi = task == "multilabel"
     figures = {
-        "accuracy_latency": plots.accuracy_latency_svg(rows),
+        "accuracy_latency": plots.accuracy_latency_svg(rows, *(("f1_micro", "test micro-F1") if multi else ())),
         "reliability": plots.reliability_svg(curves[:11], what),
-        "fidelity": plots.fidelity_svg(rows),
+        "fidelity": plots.fidelity_svg(rows, *(("fidelity_sets", "fidelity (sets): share of test texts whose "
+                                                "whole label set is the teacher's") if multi else ())),
     }
     per_class, confusion = _per_class_section(result, students)
     if confusion is not None:

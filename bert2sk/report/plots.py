@@ -26,8 +26,8 @@ def _fig(w: float, h: float):
     return plt.subplots(figsize=(w, h))
 
 
-def accuracy_latency_svg(rows: Sequence[dict]) -> str:
-    """Accuracy against single-text latency (log x), bubble area ~ model size."""
+def accuracy_latency_svg(rows: Sequence[dict], key: str = "accuracy", label: str = "test accuracy") -> str:
+    """Quality (``rows[i][key]``, accuracy by default) against single-text latency (log x), bubble area ~ size."""
     import matplotlib.pyplot as plt
 
     from ..explain import figure_svg
@@ -37,7 +37,7 @@ def accuracy_latency_svg(rows: Sequence[dict]) -> str:
         sizes = np.array([max(r["size_mb"] or 0.0, 1e-3) for r in rows])
         area = 30 + 900 * np.sqrt(sizes / sizes.max())
         for i, (r, a) in enumerate(zip(rows, area, strict=True)):
-            lat, acc = r["latency_ms"], r["accuracy"]
+            lat, acc = r["latency_ms"], r[key]
             if lat is None or acc is None or not np.isfinite(lat) or not np.isfinite(acc):
                 continue
             ax.scatter(lat, acc, s=a, color=ROLE_COLOURS.get(r["role"], "#333"), alpha=0.45, edgecolor="white",
@@ -46,7 +46,7 @@ def accuracy_latency_svg(rows: Sequence[dict]) -> str:
                         textcoords="offset points", fontsize=6.5, color="#333")
         ax.set_xscale("log")
         ax.set_xlabel("latency per text (ms, log scale)")
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(_safe(label))
         for role, c in ROLE_COLOURS.items():
             if any(r["role"] == role for r in rows):
                 ax.scatter([], [], s=40, color=c, alpha=0.6, label=role)
@@ -76,22 +76,23 @@ def reliability_svg(curves: Sequence[dict], what: str) -> str:
         return figure_svg(fig)
 
 
-def fidelity_svg(rows: Sequence[dict]) -> str:
-    """Horizontal bars: each student's agreement with the teacher's decisions."""
+def fidelity_svg(rows: Sequence[dict], key: str = "fidelity",
+                 label: str = "fidelity (share of test texts where the student decides as the teacher)") -> str:
+    """Horizontal bars: each student's agreement with the teacher's decisions (``rows[i][key]``)."""
     import matplotlib.pyplot as plt
 
     from ..explain import figure_svg
 
-    rows = [r for r in rows if r["role"] != "teacher" and r["fidelity"] is not None and np.isfinite(r["fidelity"])]
+    rows = [r for r in rows if r["role"] != "teacher" and r[key] is not None and np.isfinite(r[key])]
     with plt.rc_context(_RC):
         fig, ax = _fig(5.2, 0.6 + 0.26 * max(len(rows), 1))
         y = np.arange(len(rows))[::-1]
-        ax.barh(y, [r["fidelity"] for r in rows], color=[ROLE_COLOURS[r["role"]] for r in rows], height=0.65)
+        ax.barh(y, [r[key] for r in rows], color=[ROLE_COLOURS[r["role"]] for r in rows], height=0.65)
         for yi, r in zip(y, rows, strict=True):
-            ax.text(min(r["fidelity"], 1.0) + 0.01, yi, f"{r['fidelity']:.3f}", va="center", fontsize=6.5)
+            ax.text(min(r[key], 1.0) + 0.01, yi, f"{r[key]:.3f}", va="center", fontsize=6.5)
         ax.set_yticks(y, [_safe(r["short"]) for r in rows], fontsize=6.5)
         ax.set_xlim(0, 1.1)
-        ax.set_xlabel("fidelity (share of test texts where the student decides as the teacher)")
+        ax.set_xlabel(_safe(label))
         ax.grid(axis="y", visible=False)
         return figure_svg(fig)
 
