@@ -193,3 +193,16 @@ def test_svm_baseline_fits_labels_rarer_than_its_folds():
     assert ((p[:, 0] > 0.5) == Y[:, 0]).mean() > 0.9
     with pytest.raises(InputError, match="int cv"):
         FoldCappedCalibratedCV(LinearSVC(), cv=[(np.arange(5), np.arange(5))]).fit(X[:5], Y[:5, 0])
+
+
+def test_multi_output_linear_students_predict_like_their_regressors():
+    """The one-check path for linear outputs gives what MultiOutputRegressor.predict gives, dense or sparse."""
+    import scipy.sparse as sp
+
+    X, z = _linear_teacher("multiclass", n=120, k=4)
+    for feats in (X, sp.csr_matrix(X)):
+        student = make_distilled("svm", features="embeddings").fit(feats, teacher_logits=z)
+        expected = student.estimator_.predict(feats)
+        np.testing.assert_allclose(student.decision_function(feats), expected, rtol=1e-12, atol=1e-12)
+        with pytest.raises(ValueError, match="features"):
+            student.decision_function(np.ones((2, X.shape[1] + 1)))
