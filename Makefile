@@ -15,3 +15,4 @@ lint:
 bench:
 	@.venv/bin/python benchmarks/labelling.py
 	@.venv/bin/python benchmarks/explain.py
+	@.venv/bin/python benchmarks/multioutput.py
