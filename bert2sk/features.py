@@ -15,6 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_texts
+from .runtime import resolve_dtype
 
 __all__ = ["clean_text", "TfidfFeatures", "SentenceEmbeddings"]
 
@@ -162,13 +163,13 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         import torch
         from tqdm.auto import tqdm
 
-        from .teacher.model import _resolve_dtype, encode_texts, iter_batches, mean_pool
+        from .teacher.model import encode_texts, iter_batches, mean_pool
 
         texts = check_texts(X, allow_empty_strings=True)
         tokenizer, encoder = self._load()
         ids = encode_texts(tokenizer, texts, self.max_length, self.truncation)
         out = np.zeros((len(texts), self.n_features_out_), dtype=np.float32)
-        bf16 = _resolve_dtype(self.dtype) == "bf16"
+        bf16 = resolve_dtype(self.dtype) == "bf16"
         with (torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16),
               tqdm(total=len(texts), desc="embedding", unit="doc", disable=not self.progress, leave=False) as bar):
             for idx, input_ids, mask in iter_batches(ids, self.batch_size, tokenizer.pad_token_id):

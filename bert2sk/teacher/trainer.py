@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelFileError
+from ..runtime import DTYPES, resolve_dtype
 from ..targets import sigmoid, tune_thresholds
-from .model import DTYPES, TRUNCATIONS, Teacher, _resolve_dtype, encode_texts, load_tokenizer_and_model
+from .model import TRUNCATIONS, Teacher, encode_texts, load_tokenizer_and_model
 
 __all__ = ["TrainingArguments", "TrainResult", "train_teacher", "ENCODER_MODEL_TYPES"]
 
@@ -508,7 +509,7 @@ def train_teacher(train, args: TrainingArguments, eval_corpus=None, resume: bool
                              "fine-tune an encoder (base_model=None uses the packaged MiniLM)")
     _label_config(model, train)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    bf16 = _resolve_dtype(args.dtype) == "bf16"
+    bf16 = resolve_dtype(args.dtype) == "bf16"
 
     train_ids = encode_texts(tokenizer, tr.texts, args.max_length, args.truncation)
     eval_ids = encode_texts(tokenizer, ev.texts, args.max_length, args.truncation) if ev is not None else None

@@ -32,8 +32,8 @@ from sklearn.multioutput import MultiOutputRegressor
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _check_sample_weight, _num_samples, check_array, check_is_fitted
 
-from .errors import InputError
-from .targets import logits_to_proba, regression_targets, sigmoid, soft_targets, softmax
+from ..errors import InputError
+from ..targets import logits_to_proba, regression_targets, sigmoid, soft_targets, softmax
 
 __all__ = ["DistilledClassifier", "SoftTargetClassifier", "FoldCappedCalibratedCV", "make_baseline", "make_distilled",
            "tree_params", "FAMILIES"]

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench import batch_latency, latency, serialized_size
-from .data import Corpus
-from .errors import InputError
-from .metrics import evaluate
-from .students import FAMILIES, make_baseline, make_distilled
-from .targets import logits_to_proba, tune_thresholds
+from ..bench import batch_latency, latency, serialized_size
+from ..data import Corpus
+from ..errors import InputError
+from ..metrics import evaluate
+from ..students import FAMILIES, make_baseline, make_distilled
+from ..targets import logits_to_proba, tune_thresholds
 
 __all__ = ["ModelEntry", "StudyResult", "run_study", "FEATURE_KINDS", "STUDENT_KINDS"]
 
@@ -107,7 +107,7 @@ def _can_score(teacher) -> bool:
 
 
 def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: bool, desc: str):
-    from .teacher.labelling import label_texts
+    from ..teacher.labelling import label_texts
 
     if cache_path is not None and _can_score(teacher):
         out = label_texts(teacher, texts, cache_path, return_embeddings=embeddings, progress=teacher.progress)
@@ -117,7 +117,7 @@ def _score_with_teacher(teacher, texts: Sequence[str], cache_path, embeddings: b
 
 
 def _embedding_featurizer(teacher):
-    from .features import SentenceEmbeddings
+    from ..features import SentenceEmbeddings
 
     return SentenceEmbeddings(
         model=teacher.source_path, max_length=teacher.max_length, truncation=teacher.truncation,
@@ -228,7 +228,7 @@ def run_study(
     """
     from sklearn.pipeline import Pipeline
 
-    from .features import TfidfFeatures
+    from ..features import TfidfFeatures
 
     per_feature = {f: tuple(families.get(f, ()) if isinstance(families, Mapping) else families) for f in features}
     for fams in per_feature.values():
