@@ -68,6 +68,121 @@ def _labelled_mask(y: np.ndarray) -> np.ndarray:
     return y != -1
 
 
+def _check_logits(teacher_logits, n: int) -> np.ndarray | None:
+    """Teacher logits as a float (n, k) array, or ``None`` when none were given."""
+    if teacher_logits is None:
+        return None
+    z = np.asarray(teacher_logits, dtype=np.float64)
+    if z.ndim != 2 or z.shape[0] != n:
+        raise InputError(f"teacher_logits must have one row per sample: expected ({n}, n_classes), got {z.shape}")
+    return z
+
+
+def _check_y(y, n: int, task: str) -> np.ndarray | None:
+    """Hard labels as an array with one row per sample, or ``None`` when none were given."""
+    if y is None:
+        return None
+    yy = np.asarray(y)
+    if yy.ndim == 2 and yy.shape[1] == 1 and task != "multilabel":
+        # stacklevel 5 skips _check_y, _resolve_targets, _resolve and fit: the warning names the caller of fit
+        warnings.warn("A column-vector y was passed when a 1d array was expected; pass y.ravel()",
+                      DataConversionWarning, stacklevel=5)
+        yy = yy.ravel()
+    if yy.shape[0] != n:
+        raise InputError(f"y has {yy.shape[0]} rows but X has {n}; pass one label per sample (-1 = none)")
+    return yy
+
+
+def _infer_task(task: str, yy: np.ndarray | None, z: np.ndarray | None) -> str | None:
+    """The task ``auto`` stands for, or ``None`` when only the number of classes can tell."""
+    if task != "auto":
+        return task
+    if yy is not None and yy.ndim == 2:
+        return "multilabel"
+    if z is not None:
+        return "binary" if z.shape[1] == 2 else "multiclass"
+    return None
+
+
+def _multilabel_targets(yy: np.ndarray | None, z: np.ndarray | None, names) -> tuple:
+    """(classes, y_codes or None) of a multilabel task, with the label matrix checked."""
+    if z is None and yy.ndim != 2:
+        raise InputError("multilabel y must be an (n, n_labels) 0/1 matrix (rows of -1 = unlabelled)")
+    k = z.shape[1] if z is not None else yy.shape[1]
+    if yy is not None:
+        if yy.ndim != 2 or yy.shape[1] != k:
+            raise InputError(f"multilabel y must be an (n, {k}) 0/1 matrix (rows of -1 = unlabelled)")
+        if not np.isin(yy, (-1, 0, 1)).all():
+            raise InputError("multilabel y may only hold 0, 1 (and -1 rows for unlabelled)")
+    classes = np.arange(k) if names is None else np.asarray(names)
+    if len(classes) != k:
+        raise InputError(f"classes has {len(classes)} names but there are {k} labels")
+    return classes, None if yy is None else yy.astype(np.int64)
+
+
+def _labelled_values(yy: np.ndarray | None, z: np.ndarray | None, n: int) -> tuple:
+    """(mask of labelled rows, their labels), both ``None`` without ``y``."""
+    if yy is None:
+        return None, None
+    if yy.ndim != 1:
+        raise InputError("y must be 1-d for binary/multiclass tasks; pass task='multilabel' for a label matrix")
+    # -1 marks "unlabelled" only where the teacher scores the row; without
+    # teacher logits -1 is an ordinary class label (e.g. {-1, 1} targets).
+    labelled = np.ones(n, dtype=bool) if z is None else _labelled_mask(yy)
+    values = yy[labelled]
+    if z is None:
+        from sklearn.utils.multiclass import check_classification_targets
+
+        check_classification_targets(values)
+    return labelled, values
+
+
+def _classes_for_columns(values: np.ndarray | None, k: int) -> np.ndarray:
+    """The class of each of the teacher's ``k`` columns, matched from the labels seen."""
+    uniq = np.unique(values) if values is not None and len(values) else np.array([])
+    if uniq.size == 0 or (np.issubdtype(uniq.dtype, np.integer) and uniq.min() >= 0 and uniq.max() < k):
+        return np.arange(k)
+    if uniq.size == k:
+        return uniq
+    raise InputError(
+        f"cannot match the labels {uniq[:5].tolist()}... to the teacher's {k} columns; "
+        "pass classes=[name of column 0, name of column 1, ...]"
+    )
+
+
+def _infer_classes(values: np.ndarray | None, z: np.ndarray | None, names) -> np.ndarray:
+    """The classes: given ``names``, else matched to the teacher's columns, else the labels seen."""
+    if names is not None:
+        classes = np.asarray(names)
+    elif z is not None:
+        classes = _classes_for_columns(values, z.shape[1])
+    else:
+        classes = np.unique(values)
+    if z is not None and z.shape[1] != len(classes):
+        raise InputError(f"teacher_logits have {z.shape[1]} columns but there are {len(classes)} classes")
+    if len(classes) < 2:
+        raise ValueError(
+            f"a classifier needs at least two classes; the labels contain only one class: {classes.tolist()}"
+        )
+    return classes
+
+
+def _encode(labelled: np.ndarray | None, values: np.ndarray | None, classes: np.ndarray, n: int) -> np.ndarray | None:
+    """Class indices per row, ``-1`` for unlabelled rows; ``None`` without labels."""
+    if labelled is None:
+        return None
+    codes = np.full(n, -1, dtype=np.int64)
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    try:
+        codes[labelled] = [lookup[v] for v in values.tolist()]
+    except KeyError as exc:
+        raise InputError(
+            f"label {exc.args[0]!r} is not among the classes {classes.tolist()[:10]}; "
+            "fix the label or pass the full list as classes="
+        ) from None
+    return codes
+
+
 class _StudentBase(ClassifierMixin, BaseEstimator):
     """Shared target handling: classes, task, and the y / teacher_logits contract."""
 
@@ -75,103 +190,26 @@ class _StudentBase(ClassifierMixin, BaseEstimator):
         """Return (task, classes, y_codes or None, logits or None)."""
         if self.task not in _TASKS:
             raise InputError(f"task must be one of {_TASKS}, got {self.task!r}")
-        n = _n_rows(X)
         if y is None and teacher_logits is None:
             raise InputError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None and no teacher_logits "
                 "were given; pass hard labels y, teacher_logits, or both"
             )
-        z = None
-        if teacher_logits is not None:
-            z = np.asarray(teacher_logits, dtype=np.float64)
-            if z.ndim != 2 or z.shape[0] != n:
-                raise InputError(
-                    f"teacher_logits must have one row per sample: expected ({n}, n_classes), got {z.shape}"
-                )
-        yy = None
-        if y is not None:
-            yy = np.asarray(y)
-            if yy.ndim == 2 and yy.shape[1] == 1 and self.task != "multilabel":
-                warnings.warn(
-                    "A column-vector y was passed when a 1d array was expected; pass y.ravel()",
-                    DataConversionWarning,
-                    stacklevel=3,
-                )
-                yy = yy.ravel()
-            if yy.shape[0] != n:
-                raise InputError(f"y has {yy.shape[0]} rows but X has {n}; pass one label per sample (-1 = none)")
-        task = self.task
-        if task == "auto":
-            if yy is not None and yy.ndim == 2:
-                task = "multilabel"
-            elif z is not None:
-                task = "binary" if z.shape[1] == 2 else "multiclass"
-            else:
-                task = None  # decided from the labels below
-        if task == "multilabel":
-            k = z.shape[1] if z is not None else yy.shape[1]
-            if yy is not None:
-                if yy.ndim != 2 or yy.shape[1] != k:
-                    raise InputError(f"multilabel y must be an (n, {k}) 0/1 matrix (rows of -1 = unlabelled)")
-                if not np.isin(yy, (-1, 0, 1)).all():
-                    raise InputError("multilabel y may only hold 0, 1 (and -1 rows for unlabelled)")
-            classes = np.arange(k) if self.classes is None else np.asarray(self.classes)
-            if len(classes) != k:
-                raise InputError(f"classes has {len(classes)} names but there are {k} labels")
-            return "multilabel", classes, None if yy is None else yy.astype(np.int64), z
-        # -1 marks "unlabelled" only where the teacher scores the row; without
-        # teacher logits -1 is an ordinary class label (e.g. {-1, 1} targets).
-        if yy is None:
-            labelled = None
-        elif z is None:
-            labelled = np.ones(n, dtype=bool)
-        else:
-            labelled = _labelled_mask(yy)
-        values = None
-        if yy is not None:
-            if yy.ndim != 1:
-                raise InputError("y must be 1-d for binary/multiclass tasks; pass task='multilabel' for a label matrix")
-            values = yy[labelled]
-            if z is None:
-                from sklearn.utils.multiclass import check_classification_targets
+        return self._resolve_targets(_n_rows(X), y, teacher_logits)
 
-                check_classification_targets(values)
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
-        elif z is not None:
-            k = z.shape[1]
-            uniq = np.unique(values) if values is not None and len(values) else np.array([])
-            if uniq.size == 0 or (np.issubdtype(uniq.dtype, np.integer) and uniq.min() >= 0 and uniq.max() < k):
-                classes = np.arange(k)
-            elif uniq.size == k:
-                classes = uniq
-            else:
-                raise InputError(
-                    f"cannot match the labels {uniq[:5].tolist()}... to the teacher's {k} columns; "
-                    "pass classes=[name of column 0, name of column 1, ...]"
-                )
-        else:
-            classes = np.unique(values)
-        if z is not None and z.shape[1] != len(classes):
-            raise InputError(f"teacher_logits have {z.shape[1]} columns but there are {len(classes)} classes")
-        if len(classes) < 2:
-            raise ValueError(
-                f"a classifier needs at least two classes; the labels contain only one class: {classes.tolist()}"
-            )
+    def _resolve_targets(self, n: int, y, teacher_logits):
+        """:meth:`_resolve` once the parameters are known to be valid and some target was given."""
+        z = _check_logits(teacher_logits, n)
+        yy = _check_y(y, n, self.task)
+        task = _infer_task(self.task, yy, z)
+        if task == "multilabel":
+            classes, codes = _multilabel_targets(yy, z, self.classes)
+            return "multilabel", classes, codes, z
+        labelled, values = _labelled_values(yy, z, n)
+        classes = _infer_classes(values, z, self.classes)
         if task is None:
             task = "binary" if len(classes) == 2 else "multiclass"
-        codes = None
-        if yy is not None:
-            codes = np.full(n, -1, dtype=np.int64)
-            lookup = {c: i for i, c in enumerate(classes.tolist())}
-            try:
-                codes[labelled] = [lookup[v] for v in values.tolist()]
-            except KeyError as exc:
-                raise InputError(
-                    f"label {exc.args[0]!r} is not among the classes {classes.tolist()[:10]}; "
-                    "fix the label or pass the full list as classes="
-                ) from None
-        return task, classes, codes, z
+        return task, classes, _encode(labelled, values, classes, n), z
 
     def _set_fitted_meta(self, task, classes, inner) -> None:
         self.task_ = task
