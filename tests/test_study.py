@@ -13,16 +13,12 @@ from bert2sk.teacher import Teacher
 from .conftest import sentiment_texts
 
 
-def _quiet(*_):
-    pass
-
-
 def test_binary_study_measures_every_model(tiny_bert, tmp_path):
     teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32)
     texts, y = sentiment_texts(240)
     train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(80)
     res = run_study(teacher, train.keep_labels(30), test, latency_runs=5, cache_path=tmp_path / "c.sqlite",
-                    families=("linear", "tree"), log=_quiet)
+                    families=("linear", "tree"))
     table = res.table
     assert set(table["role"]) == {"teacher", "baseline", "distilled"}
     assert len(table) == 1 + 2 * 2 * 3  # teacher + 2 feature kinds x 2 families x (baseline + 2 distilled)
@@ -46,7 +42,7 @@ def test_multiclass_and_multilabel_studies(which, tiny_bert_multiclass, tiny_ber
     labels = rng.integers(0, k, 150) if which == "multiclass" else rng.integers(0, 2, (150, k))
     corpus = Corpus(texts, labels, teacher.label_names, which)
     train, test = corpus.split(50)
-    res = run_study(teacher, train, test, latency_runs=3, families=("linear",), features=("tfidf",), log=_quiet)
+    res = run_study(teacher, train, test, latency_runs=3, families=("linear",), features=("tfidf",))
     assert res.task == which and len(res.table) == 4
     assert res.table["fidelity"].notna().all()
 
@@ -56,11 +52,11 @@ def test_study_rejects_mismatched_inputs(tiny_bert, tiny_bert_multiclass):
     train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(20)
     teacher = Teacher.from_pretrained(tiny_bert_multiclass, progress=False, max_length=32)
     with pytest.raises(InputError, match="4 outputs but the corpus 2 labels"):
-        run_study(teacher, train, test, log=_quiet)
+        run_study(teacher, train, test)
     with pytest.raises(InputError, match="unknown features"):
-        run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test, features=("bag",), log=_quiet)
+        run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test, features=("bag",))
     with pytest.raises(InputError, match="every test text needs a label"):
-        run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test.without_labels(), log=_quiet)
+        run_study(Teacher.from_pretrained(tiny_bert, progress=False), train, test.without_labels())
 
 
 def _multilabel_corpora(teacher, n=240, seed=2):
@@ -78,7 +74,7 @@ def test_multilabel_study_tunes_every_models_thresholds_on_dev(tiny_bert_multila
     teacher = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32)
     train, dev, test = _multilabel_corpora(teacher)
     res = run_study(teacher, train, test, dev=dev, latency_runs=3, cache_path=tmp_path / "c.sqlite",
-                    families={"tfidf": ("linear", "tree"), "embeddings": ("linear",)}, log=_quiet)
+                    families={"tfidf": ("linear", "tree"), "embeddings": ("linear",)})
     k = len(teacher.label_names)
     # no thresholds in the tiny teacher's config: tuned on dev like everyone else's
     assert teacher.thresholds is None
@@ -114,8 +110,7 @@ def test_multilabel_teacher_keeps_its_own_thresholds(tiny_bert_multilabel, tmp_p
     teacher = Teacher.from_pretrained(path, progress=False, max_length=32)
     np.testing.assert_allclose(teacher.thresholds, [0.3, 0.4, 0.6])
     train, dev, test = _multilabel_corpora(teacher)
-    res = run_study(teacher, train, test, dev=dev, latency_runs=3, families=("linear",), features=("tfidf",),
-                    log=_quiet)
+    res = run_study(teacher, train, test, dev=dev, latency_runs=3, families=("linear",), features=("tfidf",))
     np.testing.assert_allclose(res.models["teacher"].thresholds, [0.3, 0.4, 0.6])
 
 
@@ -124,9 +119,9 @@ def test_study_refuses_a_dev_corpus_with_other_labels(tiny_bert_multilabel):
     train, dev, test = _multilabel_corpora(teacher, n=160)
     other = Corpus(dev.texts, dev.labels, ("x", "y", "z"), "multilabel")
     with pytest.raises(InputError, match="dev corpus"):
-        run_study(teacher, train, test, dev=other, log=_quiet)
+        run_study(teacher, train, test, dev=other)
     with pytest.raises(InputError, match="unknown student family 'forest'"):
-        run_study(teacher, train, test, families={"tfidf": ("forest",)}, features=("tfidf",), log=_quiet)
+        run_study(teacher, train, test, families={"tfidf": ("forest",)}, features=("tfidf",))
 
 
 def test_study_needs_two_classes_among_the_labels(tiny_bert):
@@ -135,7 +130,7 @@ def test_study_needs_two_classes_among_the_labels(tiny_bert):
     train = Corpus(texts[:40], np.zeros(40, dtype=int), ("neg", "pos"), "binary")
     test = Corpus(texts[40:], np.r_[np.zeros(10, dtype=int), np.ones(10, dtype=int)], ("neg", "pos"), "binary")
     with pytest.raises(InputError, match="all have one class"):
-        run_study(teacher, train, test, log=_quiet)
+        run_study(teacher, train, test)
 
 
 def test_study_from_stored_scores_matches_the_model_run(tiny_bert_multilabel, tmp_path):
@@ -145,7 +140,7 @@ def test_study_from_stored_scores_matches_the_model_run(tiny_bert_multilabel, tm
 
     teacher = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32)
     train, dev, test = _multilabel_corpora(teacher)
-    kw = {"dev": dev, "features": ("tfidf",), "families": ("linear", "tree"), "latency_runs": 3, "log": _quiet}
+    kw = {"dev": dev, "features": ("tfidf",), "families": ("linear", "tree"), "latency_runs": 3}
     with_model = run_study(teacher, train, test, **kw)
     texts = train.texts + dev.texts + test.texts
     scores = TeacherScores(texts, teacher.predict_logits(texts), teacher.label_names, teacher.task,
@@ -161,7 +156,7 @@ def test_study_from_stored_scores_matches_the_model_run(tiny_bert_multilabel, tm
     html = write_report(stored, tmp_path / "r.html", n_docs=3, teacher_docs=2).read_text()
     assert "Per class" in html
     with pytest.raises(InputError, match="encoder"):
-        run_study(scores, train, test, dev=dev, features=("tfidf", "embeddings"), log=_quiet)
+        run_study(scores, train, test, dev=dev, features=("tfidf", "embeddings"))
     with pytest.raises(InputError, match="never scored"):
         run_study(scores, train, Corpus(["an unseen text"] * 4, test.labels[:4], test.label_names, "multilabel"),
-                  features=("tfidf",), log=_quiet)
+                  features=("tfidf",))

@@ -11,13 +11,24 @@ of a study that uses it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gzip
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from .._io import atomic_write_bytes
+from ..errors import InputError, ModelFileError
 
-__all__ = ["TeacherScores"]
+__all__ = ["TeacherScores", "save_logits", "load_logits"]
+
+LOGITS_FILE = "teacher_logits.npz"
+META_FILE = "teacher.json"
+TEXTS_FILE = "teacher_texts.jsonl.gz"
 
 _TASKS = ("binary", "multiclass", "multilabel")
 
@@ -79,6 +90,40 @@ class TeacherScores:
         for i, t in enumerate(texts):
             self._row.setdefault(t, i)
 
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the scores (texts, float32 logits and what they are) to ``directory``; :meth:`load` reads them."""
+        texts = list(self._row)
+        meta = {"label_names": list(self.label_names), "task": self.task, "source": self.source,
+                "fingerprint": self.fingerprint, "size_bytes": _finite_or_none(self.size_bytes),
+                "thresholds": None if self.thresholds is None else self.thresholds.tolist()}
+        z = self._logits[[self._row[t] for t in texts]]
+        return save_logits(directory, {"scored": z}, meta, texts={"scored": texts}, dtype="float32")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, corpora: Mapping[str, Any] | None = None) -> TeacherScores:
+        """Scores saved by :meth:`save`, or by :func:`save_logits` per split with ``corpora`` giving the texts.
+
+        ``corpora`` maps a split name in the file (``"train"``, ``"test"``...)
+        to the corpus (or list of texts) whose rows it scored, for logits
+        stored without their texts.
+        """
+        logits, meta, texts = load_logits(directory)
+        if corpora is not None:
+            texts = {k: list(getattr(c, "texts", c)) for k, c in corpora.items()}
+        if texts is None:
+            raise InputError(f"{directory} stores logits without their texts; pass corpora={{split: corpus}} "
+                             "naming the texts each split scored")
+        missing = sorted(set(texts) - set(logits))
+        if missing:
+            raise InputError(f"{directory} has no logits for split(s) {missing}; it holds {sorted(logits)}")
+        keys = list(texts)
+        all_texts = [t for k in keys for t in texts[k]]
+        z = np.concatenate([np.asarray(logits[k], dtype=np.float64) for k in keys])
+        size = meta.get("size_bytes")
+        return cls(all_texts, z, meta["label_names"], meta["task"], thresholds=meta.get("thresholds"),
+                   source=meta.get("source", "stored teacher logits"), fingerprint=meta.get("fingerprint", ""),
+                   size_bytes=float("nan") if size is None else float(size))
+
     def __len__(self) -> int:
         return len(self._row)
 
@@ -99,3 +144,68 @@ class TeacherScores:
         from ..targets import logits_to_proba
 
         return logits_to_proba(self.predict_logits(texts), self.task)
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def save_logits(directory: str | os.PathLike, logits: Mapping[str, np.ndarray], meta: Mapping[str, Any], *,
+                texts: Mapping[str, Sequence[str]] | None = None, dtype: str = "float16") -> Path:
+    """Store a teacher's logits per split: ``teacher_logits.npz``, ``teacher.json`` and optionally the texts.
+
+    ``meta`` must say what the logits are (``label_names``, ``task``; the
+    teacher's ``source`` and ``fingerprint`` when known). float16 halves the
+    file and keeps decisions; use float32 where logits are compared to 1e-3.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = save_logits(tempfile.mkdtemp(), {"test": np.array([[0.5, -0.5]])},
+    ...                 {"label_names": ["neg", "pos"], "task": "binary"})
+    >>> z, meta, texts = load_logits(d)
+    >>> z["test"].tolist(), meta["task"], texts
+    ([[0.5, -0.5]], 'binary', None)
+    """
+    for key in ("label_names", "task"):
+        if key not in meta:
+            raise InputError(f"the stored logits need {key!r} in their meta data")
+    directory = Path(directory)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v, dtype=dtype) for k, v in logits.items()})
+    atomic_write_bytes(directory / LOGITS_FILE, buf.getvalue())
+    if texts is not None:
+        lines = "".join(json.dumps({"split": k, "text": t}) + "\n" for k, ts in texts.items() for t in ts)
+        atomic_write_bytes(directory / TEXTS_FILE, gzip.compress(lines.encode(), mtime=0))
+    atomic_write_bytes(directory / META_FILE, json.dumps(dict(meta), indent=2, default=_plain).encode())
+    return directory
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def load_logits(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict, dict[str, list[str]] | None]:
+    """``(logits per split, meta, texts per split or None)`` written by :func:`save_logits`."""
+    directory = Path(directory)
+    try:
+        with np.load(directory / LOGITS_FILE, allow_pickle=False) as npz:
+            logits = {k: npz[k] for k in npz.files}
+        meta = json.loads((directory / META_FILE).read_text())
+        texts = None
+        if (directory / TEXTS_FILE).exists():
+            texts = {}
+            for line in gzip.decompress((directory / TEXTS_FILE).read_bytes()).decode().splitlines():
+                row = json.loads(line)
+                texts.setdefault(row["split"], []).append(row["text"])
+    except FileNotFoundError as exc:
+        raise ModelFileError(f"no stored teacher logits in {directory} ({Path(exc.filename).name} is missing); "
+                             "point at the folder written by save_logits or StudyResult.save") from None
+    except (ValueError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"the stored teacher logits in {directory} are unreadable ({type(exc).__name__}); "
+                             "re-score the texts with the teacher") from None
+    return logits, meta, texts
