@@ -26,7 +26,7 @@ _API = {
     "label_texts": "teacher",
     "LogitCache": "teacher",
     "run_study": "study",
-    "explain": "explain",
+    "explain_text": "explain",
     "Attribution": "explain",
     "write_report": "report",
     "packaged_encoder_path": "teacher",
@@ -63,6 +63,7 @@ __all__ = [
     "evaluate",
     "expected_calibration_error",
     "explain",
+    "explain_text",
     "fidelity",
     "label_texts",
     "load_aclimdb",
@@ -83,9 +84,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from . import explain
     from .data import Corpus, load_aclimdb, load_clinc150, load_demo_corpus, load_goemotions, load_hub, load_table
     from .errors import Bert2skError, InputError, ModelFileError
-    from .explain import Attribution, explain
+    from .explain import Attribution, explain_text
     from .features import SentenceEmbeddings, TfidfFeatures
     from .metrics import evaluate, expected_calibration_error, fidelity
     from .persistence import load_student, save_student
@@ -104,6 +106,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str):
+    if name == "explain":  # the subpackage (the function is explain_text); calling it is deprecated
+        return importlib.import_module(".explain", __name__)
     if name in _API:
         module = importlib.import_module(f".{_API[name]}", __name__)
         return getattr(module, name)

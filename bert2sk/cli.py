@@ -320,7 +320,7 @@ def explain(
     """Score one text with a saved student and show the words behind the score."""
     import numpy as np
 
-    from .explain import explain as explain_text
+    from .explain import explain_text
     from .persistence import load_student
 
     scorer, card = load_student(model)

@@ -15,16 +15,17 @@ from bert2sk.explain import (
     Attribution,
     agreement,
     auto_method,
-    explain,
     explain_labels,
     explain_lime,
     explain_linear,
+    explain_text,
     explain_tree,
     linear_terms,
+    model_kind,
     shap_summary,
     tokenize,
     tree_rules,
-    tree_svg,
+    tree_view,
 )
 from bert2sk.features import TfidfFeatures
 from bert2sk.students import DistilledClassifier, SoftTargetClassifier
@@ -56,7 +57,7 @@ def _decision(pipe, text, c):
     d = np.asarray(student.decision_function(X), dtype=float)
     if d.ndim == 1:
         return d[0] if c == 1 else -d[0]
-    return d[0, c] - (d[0].mean() if type(student).__name__ != "DistilledClassifier" else 0.0)
+    return d[0, c] - (0.0 if isinstance(student, DistilledClassifier) else d[0].mean())
 
 
 def test_tokenize_spans_point_at_exact_characters():
@@ -85,7 +86,7 @@ def test_exact_linear_attribution_is_coef_times_tfidf_and_sums_to_decision(data,
         pipe = _pipe(SoftTargetClassifier(LinearSVC()), texts, logits=logits)
     else:
         pipe = _pipe(est, texts, y)
-    assert auto_method(pipe) == "linear-exact"
+    assert auto_method(pipe) == "linear-exact" and model_kind(pipe) == "linear"
     for c in (0, 1):
         [a] = explain_linear(pipe, TEXT, label=c)
         x = pipe[0].transform([TEXT]).tocsr()
@@ -108,7 +109,7 @@ def test_exact_linear_multiclass_is_centred_logit():
     texts, y = sentiment_texts(150, seed=2)
     y3 = np.where(np.arange(len(y)) % 5 == 0, 2, y)
     pipe = _pipe(LogisticRegression(max_iter=2000), texts, y3)
-    a = explain(pipe, texts[0])
+    a = explain_text(pipe, texts[0])
     d = pipe.decision_function([texts[0]])[0]
     assert a.explained_class == int(np.argmax(d))
     assert a.output == pytest.approx(d[a.explained_class] - d.mean(), abs=1e-5)  # float32 TF-IDF
@@ -125,7 +126,7 @@ def test_tree_shap_sums_to_prediction(data, kind, saabas, monkeypatch):
         pipe = _pipe(SoftTargetClassifier(DecisionTreeClassifier(max_depth=4, random_state=0)), texts, logits=logits)
     else:
         pipe = _pipe(DecisionTreeClassifier(max_depth=4, random_state=0), texts, y)
-    assert auto_method(pipe) == "tree-shap"
+    assert auto_method(pipe) == "tree-shap" and model_kind(pipe) == "tree"
     if saabas:  # what shap does on trees hundreds of levels deep: its additivity check fails
         import shap
 
@@ -144,8 +145,11 @@ def test_tree_shap_sums_to_prediction(data, kind, saabas, monkeypatch):
     assert a.base_value + sum(a.term_weights) == pytest.approx(expected, abs=1e-9)
     assert a.output == pytest.approx(expected, abs=1e-9)
     assert "|---" in tree_rules(pipe)
-    svg = tree_svg(pipe)
-    assert svg.startswith("<svg") and "<script" not in svg
+    view = tree_view(pipe)
+    # the names a drawing needs: exactly the terms the tree splits on
+    used = {int(j) for j in view.tree.tree_.feature if j >= 0}
+    assert view.feature_names == {j: pipe[0].get_feature_names_out()[j] for j in used}
+    assert view.rules == tree_rules(pipe) and "tree" not in view.to_dict()
 
 
 def test_lime_same_seed_same_weights(data):
@@ -159,20 +163,20 @@ def test_lime_same_seed_same_weights(data):
     assert all(TEXT[s:e] == t for t, (s, e) in zip(a.tokens, a.spans, strict=True))
     c = explain_lime(pipe, TEXT, label=0, num_samples=200, random_state=3)[0]
     assert c.explained_class == 0
-    assert explain(pipe, TEXT, method="lime", num_samples=200, label="1").explained_name == "1"
+    assert explain_text(pipe, TEXT, method="lime", num_samples=200, label="1").explained_name == "1"
 
 
 def test_lime_on_empty_text_and_bad_input(data):
     texts, y, _ = data
     pipe = _pipe(LogisticRegression(max_iter=2000), texts, y)
-    a = explain(pipe, "!!! ...", method="lime")
+    a = explain_text(pipe, "!!! ...", method="lime")
     assert a.tokens == [] and a.weights == []
     with pytest.raises(InputError, match="one text"):
-        explain(pipe, ["a list"])
+        explain_text(pipe, ["a list"])
     with pytest.raises(InputError, match="unknown explanation method"):
-        explain(pipe, "x", method="magic")
+        explain_text(pipe, "x", method="magic")
     with pytest.raises(InputError, match="not one of"):
-        explain(pipe, "good", label="nope")
+        explain_text(pipe, "good", label="nope")
 
 
 def test_multilabel_explains_each_active_label():
@@ -189,7 +193,7 @@ def test_agnostic_shap_on_a_callable():
         p = np.array([0.9 if "good" in t else 0.2 for t in texts])
         return np.c_[1 - p, p]
 
-    a = explain(f, "a good film", method="shap-partition", num_samples=50)
+    a = explain_text(f, "a good film", method="shap-partition", num_samples=50)
     assert a.method == "shap-partition" and a.top(1)[0][0] == "good"
     assert a.base_value + sum(a.weights) == pytest.approx(a.output, abs=1e-6)
 
@@ -197,11 +201,11 @@ def test_agnostic_shap_on_a_callable():
 def test_json_round_trip_and_agreement(data):
     texts, y, _ = data
     pipe = _pipe(LogisticRegression(max_iter=2000), texts, y)
-    a = explain(pipe, TEXT)
+    a = explain_text(pipe, TEXT)
     b = Attribution.from_json(a.to_json())
     assert b == a and b.text == TEXT and b.spans == a.spans
     assert Attribution.from_dict(a.to_dict()).top(3) == a.top(3)
-    lime = explain(pipe, TEXT, method="lime", num_samples=300)
+    lime = explain_text(pipe, TEXT, method="lime", num_samples=300)
     res = agreement([a], [lime], k=5)
     assert 0 <= res["jaccard"] <= 1 and res["n_docs"] == 1
     assert agreement([a], [a], k=5)["jaccard"] == 1.0

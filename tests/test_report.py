@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from bert2sk.data import Corpus
-from bert2sk.report import build_report_data, render_report, write_report
+from bert2sk.report import build_report_data, plots, render_report, write_report
+from bert2sk.report.data import teacher_name
 
 from .conftest import sentiment_texts
 
@@ -31,8 +32,7 @@ def make_study(tiny_bert: Path, extra: list[str]):
     test_texts = extra + texts[160:]
     test_y = np.r_[np.arange(len(extra)) % 2, y[160:]]
     test = Corpus(test_texts, test_y, LABELS, "binary")
-    return run_study(teacher, train, test, features=("tfidf",), kinds=("regression",), latency_runs=5,
-                     log=lambda *a: None, progress=False,
+    return run_study(teacher, train, test, features=("tfidf",), kinds=("regression",), latency_runs=5, progress=False,
                      scenario="Label-scarce <i>demo</i> {{ 7*7 }}")
 
 
@@ -40,7 +40,7 @@ def make_study(tiny_bert: Path, extra: list[str]):
 def report(tiny_bert, tmp_path_factory):
     big = ("a good film and a bad plot. " * 40_000)[:1_000_000]
     result = make_study(tiny_bert, [EVIL, RTL, EMPTY, big])
-    assert len([m for m in result.entries() if m.role != "teacher"]) == 6
+    assert len([m for m in result.models.values() if m.role != "teacher"]) == 6
     data = build_report_data(result, n_docs=20, doc_indices=[0, 1, 2, 3, *range(4, 20)], teacher_docs=3,
                              lime_samples=100, seed=0)
     path = render_report(data, tmp_path_factory.mktemp("report") / "report.html")
@@ -58,6 +58,38 @@ def test_report_is_self_contained_and_script_free(report):
     assert not re.search(r"url\(\s*['\"]?(?:https?:)?//", text, re.I)
     assert "<link" not in text.lower() and "@import" not in text
     assert path.stat().st_size < 3_000_000
+
+
+def test_header_names_the_teacher_folder_not_the_machines_path(report):
+    result, data, _, text = report
+    source = Path(result.teacher_source)
+    assert source.is_absolute() and str(source) not in text  # no home or cache path in committed HTML
+    assert data["teacher_source"] == source.name and f">{source.name}<" in text
+    assert result.teacher_fingerprint[:16] in text
+
+
+def test_teacher_name_keeps_hub_ids_and_names_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "org" / "local-teacher").mkdir(parents=True)
+    assert teacher_name("org/local-teacher") == "local-teacher"  # a folder that exists here
+    assert teacher_name("org/bert-imdb") == "org/bert-imdb"  # a hub id
+    assert teacher_name(".") == tmp_path.name and teacher_name("~/teachers/demo/") == "demo"
+    assert teacher_name("stored teacher logits") == "stored teacher logits"
+
+
+def test_tree_drawing_is_inline_svg_with_the_tree_terms():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    from bert2sk.explain import tree_view
+    from bert2sk.features import TfidfFeatures
+
+    pipe = make_pipeline(TfidfFeatures(min_df=1), DecisionTreeClassifier(random_state=0))
+    pipe.fit(["a good film", "a bad film", "good fun", "bad plot $x$"], [1, 0, 1, 0])
+    svg = plots.tree_svg(tree_view(pipe, class_names=["{{n}}", "<p>"]))
+    assert svg.startswith("<svg") and "<script" not in svg and "<metadata" not in svg
+    assert "bad &lt;=" in svg and "{{n}}" in svg
+    assert "&lt;p&gt;" in svg and "<p>" not in svg  # class names escaped by the SVG writer
 
 
 def test_adversarial_text_renders_inert_and_intact(report):
@@ -129,7 +161,7 @@ def _many_class_study(path: Path, task: str):
     rest, test = corpus.split(70, seed=0)
     train, dev = rest.split(50, seed=1)
     return run_study(teacher, train, test, dev=dev if task == "multilabel" else None, features=("tfidf",),
-                     families=("linear", "tree"), latency_runs=3, log=lambda *a: None, progress=False)
+                     families=("linear", "tree"), latency_runs=3, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.multioutput import MultiOutputRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import InputError
+from ..students import DistilledClassifier, SoftTargetClassifier
 
 
 @dataclass
@@ -39,7 +43,7 @@ def student_task(student: Any) -> str | None:
     task = getattr(student, "task_", None)
     if task:
         return task
-    if type(student).__name__ == "OneVsRestClassifier":
+    if isinstance(student, OneVsRestClassifier):
         return "multilabel" if getattr(student, "multilabel_", False) else "multiclass"
     classes = getattr(student, "classes_", None)
     if classes is not None:
@@ -131,64 +135,98 @@ def _classifier_rows(est: Any, k: int) -> tuple[np.ndarray, np.ndarray] | None:
     return w - w.mean(axis=0), b - b.mean()
 
 
-def linear_decision(student: Any, k: int | None = None) -> tuple[np.ndarray, np.ndarray, str] | None:
-    """``(W, b, what)`` with the explained output of class ``c`` equal to ``x @ W[c] + b[c]``, or ``None``.
+def _positive_rows(estimators: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """One row per binary estimator: its decision towards the positive label (one-vs-rest, per-label students)."""
+    rows = [_classifier_rows(e, 2) for e in estimators]
+    if any(r is None for r in rows):
+        return None
+    return np.vstack([r[0][1] for r in rows]), np.array([r[1][1] for r in rows])
 
-    ``what`` says in words which output that is (shown in reports).
-    """
-    name = type(student).__name__
-    task = student_task(student)
-    if name == "DistilledClassifier":
-        inner = student.estimator_
-        t = float(student.temperature)
-        if type(inner).__name__ == "MultiOutputRegressor":
-            parts = [_coef(e) for e in inner.estimators_]
-            if any(p is None for p in parts):
-                return None
-            w = np.vstack([p[0] for p in parts])
-            b = np.concatenate([p[1] for p in parts])
-        else:
-            cw = _coef(inner)
-            if cw is None:
-                return None
-            w, b = cw
-        if task == "binary":
-            w, b = _margin_rows(w, b)
-            return w * t, b * t, "the teacher-logit margin the student predicts (class 0: its negative)"
-        return w * t, b * t, "the teacher logit the student predicts for the class (centred)" if task == "multiclass" \
-            else "the teacher logit the student predicts for the label"
-    if name == "SoftTargetClassifier":
-        k = len(student.classes_)
-        if task == "multilabel":
-            rows = [_classifier_rows(e, 2) for e in student.estimator_]
-            if any(r is None for r in rows):
-                return None
-            return np.vstack([r[0][1] for r in rows]), np.array([r[1][1] for r in rows]), "the label's log-odds"
-        rows = _classifier_rows(student.estimator_, k)
-        if rows is None:
+
+def _distilled_linear(student: DistilledClassifier, task: str | None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    inner = student.estimator_
+    t = float(student.temperature)
+    if isinstance(inner, MultiOutputRegressor):
+        parts = [_coef(e) for e in inner.estimators_]
+        if any(p is None for p in parts):
             return None
-        return rows[0], rows[1], "the class log-odds" if task == "binary" else "the class's centred logit"
-    if name == "OneVsRestClassifier":
-        if task != "multilabel":
+        w = np.vstack([p[0] for p in parts])
+        b = np.concatenate([p[1] for p in parts])
+    else:
+        cw = _coef(inner)
+        if cw is None:
             return None
-        rows = [_classifier_rows(e, 2) for e in student.estimators_]
-        if any(r is None for r in rows):
-            return None
-        return np.vstack([r[0][1] for r in rows]), np.array([r[1][1] for r in rows]), "the label's decision value"
+        w, b = cw
+    if task == "binary":
+        w, b = _margin_rows(w, b)
+        return w * t, b * t, "the teacher-logit margin the student predicts (class 0: its negative)"
+    what = ("the teacher logit the student predicts for the class (centred)" if task == "multiclass"
+            else "the teacher logit the student predicts for the label")
+    return w * t, b * t, what
+
+
+def _soft_linear(student: SoftTargetClassifier, task: str | None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    if task == "multilabel":
+        rows = _positive_rows(list(student.estimator_))
+        return None if rows is None else (*rows, "the label's log-odds")
+    rows = _classifier_rows(student.estimator_, len(student.classes_))
+    if rows is None:
+        return None
+    return rows[0], rows[1], "the class log-odds" if task == "binary" else "the class's centred logit"
+
+
+def _plain_linear(student: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     classes = getattr(student, "classes_", None)
     if classes is None:
         return None
     rows = _classifier_rows(student, len(classes))
     if rows is None:
         return None
-    what = ("the averaged SVM margin (before calibration)" if isinstance(student, CalibratedClassifierCV)
-            else "the class log-odds")
     if len(classes) > 2:
         what = "the class's centred decision value"
+    elif isinstance(student, CalibratedClassifierCV):
+        what = "the averaged SVM margin (before calibration)"
+    else:
+        what = "the class log-odds"
     return rows[0], rows[1], what
 
 
+def linear_decision(student: Any, k: int | None = None) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """``(W, b, what)`` with the explained output of class ``c`` equal to ``x @ W[c] + b[c]``, or ``None``.
+
+    ``what`` says in words which output that is (shown in reports).
+    """
+    task = student_task(student)
+    if isinstance(student, DistilledClassifier):
+        return _distilled_linear(student, task)
+    if isinstance(student, SoftTargetClassifier):
+        return _soft_linear(student, task)
+    if isinstance(student, OneVsRestClassifier):
+        if task != "multilabel":
+            return None
+        rows = _positive_rows(list(student.estimators_))
+        return None if rows is None else (*rows, "the label's decision value")
+    return _plain_linear(student)
+
+
 # --------------------------------------------------------------------------- trees
+
+
+def _is_tree(est: Any) -> bool:
+    return isinstance(est, (DecisionTreeRegressor, DecisionTreeClassifier))
+
+
+def _class_column(est: Any, cls: int) -> int | None:
+    """Column of class ``cls`` in a tree classifier's output, ``None`` when it is not a tree or lacks the class."""
+    if not _is_tree(est):
+        return None
+    classes = list(np.asarray(getattr(est, "classes_", [])).tolist())
+    return classes.index(cls) if cls in classes else None
+
+
+def _column_spec(est: Any, cls: int, what: str) -> tuple[Any, int | None, float, str] | None:
+    col = _class_column(est, cls)
+    return None if col is None else (est, col, 1.0, what)
 
 
 def tree_output(student: Any, c: int) -> tuple[Any, int | None, float, str] | None:
@@ -197,37 +235,57 @@ def tree_output(student: Any, c: int) -> tuple[Any, int | None, float, str] | No
     ``column`` is ``None`` for a single-output regressor; a negative scale
     flips a binary margin for class 0.
     """
-    name = type(student).__name__
     task = student_task(student)
-
-    def is_tree(e: Any) -> bool:
-        return type(e).__name__ in ("DecisionTreeRegressor", "DecisionTreeClassifier")
-
-    def cls_col(e: Any, cls: int) -> int | None:
-        classes = list(np.asarray(getattr(e, "classes_", [])).tolist())
-        return classes.index(cls) if cls in classes else None
-
-    if name == "DistilledClassifier":
+    if isinstance(student, DistilledClassifier):
         inner = student.estimator_
-        if not is_tree(inner):
+        if not _is_tree(inner):
             return None
         t = float(student.temperature)
         if task == "binary":
             return inner, None, (t if c == 1 else -t), "the teacher-logit margin the student predicts"
         return inner, c, t, "the teacher logit the student predicts"
-    if name == "SoftTargetClassifier":
+    if isinstance(student, SoftTargetClassifier):
         if task == "multilabel":
-            e = student.estimator_[c]
-            col = cls_col(e, 1) if is_tree(e) else None
-            return None if col is None else (e, col, 1.0, "the label probability")
-        e = student.estimator_
-        col = cls_col(e, c) if is_tree(e) else None
-        return None if col is None else (e, col, 1.0, "the class probability")
-    if name == "OneVsRestClassifier" and task == "multilabel":
-        e = student.estimators_[c]
-        col = cls_col(e, 1) if is_tree(e) else None
-        return None if col is None else (e, col, 1.0, "the label probability")
-    if name == "DecisionTreeClassifier":
-        col = cls_col(student, c)
-        return None if col is None else (student, col, 1.0, "the class probability")
+            return _column_spec(student.estimator_[c], 1, "the label probability")
+        return _column_spec(student.estimator_, c, "the class probability")
+    if isinstance(student, OneVsRestClassifier):
+        return _column_spec(student.estimators_[c], 1, "the label probability") if task == "multilabel" else None
+    if isinstance(student, DecisionTreeClassifier):
+        return _column_spec(student, c, "the class probability")
+    return None
+
+
+# --------------------------------------------------------------------------- what kind of model
+
+
+def model_kind(model: Any) -> str | None:
+    """``"linear"`` or ``"tree"`` when ``model`` is a TF-IDF student with an exact explainer, else ``None``.
+
+    ``model`` is anything :func:`~bert2sk.explain.explain_text` takes (a
+    ModelEntry, a fitted Pipeline, a callable). Nothing is run: the answer
+    comes from the fitted estimators alone, so asking is free even for models
+    whose encoder is missing.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from bert2sk.features import TfidfFeatures
+    >>> pipe = make_pipeline(TfidfFeatures(min_df=1), LogisticRegression())
+    >>> model_kind(pipe.fit(["a good film", "a bad film"], [1, 0])), model_kind(lambda texts: None)
+    ('linear', None)
+    """
+    try:
+        mv = view(model)
+    except InputError:
+        return None
+    if mv.vectorizer is None or mv.student is None:
+        return None
+    if linear_decision(mv.student) is not None:
+        return "linear"
+    try:
+        if tree_output(mv.student, 1 if mv.task == "binary" else 0) is not None:
+            return "tree"
+    except (AttributeError, IndexError, TypeError):  # an unfitted or unusual ensemble: no exact tree view
+        pass
     return None

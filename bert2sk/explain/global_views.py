@@ -1,13 +1,13 @@
 """Whole-model views: strongest terms of a linear student, rules of a tree, SHAP summaries.
 
-All return plain data (lists, dicts, strings); the tree drawing is an SVG
-string made by matplotlib, with text escaped by matplotlib's SVG writer.
+All return plain data (lists, dicts, strings, :class:`TreeView`); drawing
+them is the report's job (:mod:`bert2sk.report.plots`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from ..errors import InputError
 from ._models import linear_decision, tree_output, view
 from .attribution import Attribution
 
-__all__ = ["linear_terms", "tree_rules", "tree_svg", "shap_summary", "figure_svg"]
+__all__ = ["linear_terms", "tree_rules", "tree_view", "TreeView", "shap_summary"]
 
 
 def linear_terms(model: Any, k: int = 10, class_names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -91,49 +91,60 @@ def tree_rules(model: Any, max_depth: int = 4) -> str:
     return export_text(tree, feature_names=names, max_depth=max_depth, decimals=2)
 
 
-def _tex_safe(s: str) -> str:
-    # matplotlib parses $...$ as mathtext; user label names must stay literal
-    return str(s).replace("$", r"\$")
+@dataclass
+class TreeView:
+    """The top of a tree student as data: its rules as text, and what a drawing of it needs.
+
+    Attributes
+    ----------
+    rules : str
+        ``sklearn.tree.export_text`` of the tree, depth-limited.
+    feature_names : dict of int to str
+        The TF-IDF term of every feature the tree splits on.
+    class_names : list of str or None
+        Names of the tree's output columns when it is a classifier over the
+        study's classes, else ``None``.
+    output : str
+        What the tree predicts, in words.
+    tree : DecisionTreeRegressor or DecisionTreeClassifier
+        The fitted tree itself (a reference, for plotting; not serialised).
+    """
+
+    rules: str
+    feature_names: dict[int, str]
+    class_names: list[str] | None
+    output: str
+    tree: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (without the tree object)."""
+        return {"rules": self.rules, "feature_names": {str(k): v for k, v in self.feature_names.items()},
+                "class_names": self.class_names, "output": self.output}
 
 
-def figure_svg(fig: Any) -> str:
-    """A matplotlib figure as an inline ``<svg>`` element: no XML prolog, DOCTYPE or metadata."""
-    import io
+def tree_view(model: Any, max_depth: int = 4, class_names: Sequence[str] | None = None) -> TreeView:
+    """The rules of a tree student and the names a drawing of its top needs.
 
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None, "Format": None,
-                                                                   "Type": None})
-    plt.close(fig)
-    svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
-    # a fixed pixel size would overflow narrow columns; the viewBox keeps the aspect ratio
-    svg = re.sub(r'(<svg[^>]*?)\s+width="([^"]*)"\s+height="[^"]*"',
-                 r'\1 style="width:100%;max-width:\2;height:auto"', svg, count=1)
-    return svg
-
-
-def tree_svg(model: Any, max_depth: int = 3, class_names: Sequence[str] | None = None,
-             width: float = 9.0, height: float = 4.2) -> str:
-    """The top of the tree drawn with ``sklearn.tree.plot_tree`` as an inline SVG string."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.tree import plot_tree
-
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from bert2sk.features import TfidfFeatures
+    >>> pipe = make_pipeline(TfidfFeatures(min_df=1), DecisionTreeClassifier(random_state=0))
+    >>> _ = pipe.fit(["a good film", "a bad film", "good fun", "bad plot"], [1, 0, 1, 0])
+    >>> tv = tree_view(pipe, class_names=["neg", "pos"])
+    >>> sorted(tv.feature_names.values()), tv.class_names
+    (['bad'], ['neg', 'pos'])
+    """
     mv, tree = _tree_of(model)
-    names = [_tex_safe(n) for n in mv.vectorizer.get_feature_names_out()]
+    names = mv.vectorizer.get_feature_names_out()
+    used = np.unique(tree.tree_.feature[tree.tree_.feature >= 0])
     cn = None
     if hasattr(tree, "classes_") and class_names is not None and len(tree.classes_) == len(class_names):
-        cn = [_tex_safe(c) for c in class_names]
-    with plt.rc_context({"svg.fonttype": "none", "font.size": 7}):
-        fig, ax = plt.subplots(figsize=(width, height))
-        plot_tree(tree, max_depth=max_depth, feature_names=names, class_names=cn, filled=True, rounded=True,
-                  impurity=False, proportion=False, precision=2, fontsize=7, ax=ax)
-        return figure_svg(fig)
+        cn = [str(c) for c in class_names]
+    spec = tree_output(mv.student, 1 if mv.task == "binary" else 0)
+    return TreeView(tree_rules(model, max_depth=max_depth), {int(j): str(names[j]) for j in used}, cn, spec[3],
+                    tree)
 
 
 def shap_summary(attributions: Iterable[Attribution], k: int = 15) -> list[tuple[str, float, int]]:

@@ -4,21 +4,23 @@
 * :func:`explain_linear` — exact attribution ``coef * tfidf`` for linear students.
 * :func:`explain_tree` — exact tree SHAP on the TF-IDF row for tree students.
 * :func:`explain_shap` — model-agnostic SHAP (partition explainer, word masker).
-* :func:`explain` — one dispatcher; ``method="auto"`` picks the exact one when it can.
+* :func:`explain_text` — one dispatcher; ``method="auto"`` picks the exact one when it can.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ._models import ModelView, infer_task, linear_decision, proba_row, tree_output, view
+from ._models import ModelView, infer_task, linear_decision, model_kind, proba_row, tree_output, view
 from .attribution import Attribution, tokenize
 
-__all__ = ["explain", "explain_labels", "explain_lime", "explain_linear", "explain_tree", "explain_shap", "METHODS"]
+__all__ = ["explain_text", "explain_labels", "explain_lime", "explain_linear", "explain_tree", "explain_shap",
+           "METHODS"]
 
 METHODS = ("auto", "lime", "linear-exact", "tree-shap", "shap-partition")
 # LIME's separator: non-word characters and whole <br /> tags, so LIME's words
@@ -325,31 +327,20 @@ def explain_shap(model: Any, text: str, *, label: int | str | None = None, label
 
 
 def auto_method(model: Any) -> str:
-    """The method ``explain(method="auto")`` picks for ``model``.
+    """The method ``explain_text(method="auto")`` picks for ``model``.
 
     Exact ones for TF-IDF students (``linear-exact``, ``tree-shap``),
     ``shap-partition`` for anything else.
     """
-    try:
-        mv = view(model)
-    except InputError:
-        return "shap-partition"
-    if mv.vectorizer is not None and mv.student is not None:
-        if linear_decision(mv.student) is not None:
-            return "linear-exact"
-        try:
-            if tree_output(mv.student, 0) is not None:
-                return "tree-shap"
-        except (AttributeError, IndexError, TypeError):
-            pass
-    return "shap-partition"
+    kind = model_kind(model)
+    return "linear-exact" if kind == "linear" else "tree-shap" if kind == "tree" else "shap-partition"
 
 
 def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,
                    labels: Sequence[int] | None = None, num_samples: int = 500, num_features: int = 30,
                    random_state: int = 0, name: str | None = None, class_names: Sequence[str] | None = None,
                    task: str | None = None) -> list[Attribution]:
-    """Like :func:`explain` but returns every explained class: for multilabel, one per active label.
+    """Like :func:`explain_text` but returns every explained class: for multilabel, one per active label.
 
     ``labels`` (class indices) explains exactly those classes, in that order,
     e.g. the predicted class and one the user picked.
@@ -370,7 +361,7 @@ def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | 
                         name=name, class_names=class_names, task=task)
 
 
-def explain(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,
+def explain_text(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,
             num_samples: int = 500, num_features: int = 30, random_state: int = 0, name: str | None = None,
             class_names: Sequence[str] | None = None, task: str | None = None) -> Attribution:
     """Explain one text with one model for one class (the predicted one unless ``label`` is given).
@@ -395,11 +386,23 @@ def explain(model: Any, text: str, method: str = "auto", *, label: int | str | N
     >>> from bert2sk.features import TfidfFeatures
     >>> pipe = make_pipeline(TfidfFeatures(min_df=1), LogisticRegression())
     >>> _ = pipe.fit(["a good film", "a bad film", "good fun", "bad plot"], [1, 0, 1, 0])
-    >>> a = explain(pipe, "good fun", class_names=["neg", "pos"])
+    >>> a = explain_text(pipe, "good fun", class_names=["neg", "pos"])
     >>> a.method, a.explained_name
     ('linear-exact', 'pos')
-    >>> explain(pipe, "good fun", method="lime", num_samples=50).method
+    >>> explain_text(pipe, "good fun", method="lime", num_samples=50).method
     'lime'
     """
     return explain_labels(model, text, method, label=label, num_samples=num_samples, num_features=num_features,
                           random_state=random_state, name=name, class_names=class_names, task=task)[0]
+
+
+def explain(*args: Any, **kwargs: Any) -> Attribution:
+    """Deprecated name of :func:`explain_text` (``bert2sk.explain`` is the subpackage); removed in the next release."""
+    _warn_renamed(stacklevel=3)
+    return explain_text(*args, **kwargs)
+
+
+def _warn_renamed(stacklevel: int) -> None:
+    """The FutureWarning of the old ``explain`` name, pointing at the caller ``stacklevel`` frames up."""
+    warnings.warn("bert2sk.explain(...) is renamed bert2sk.explain_text(...); bert2sk.explain is the explanation "
+                  "subpackage and will stop being callable in the next release", FutureWarning, stacklevel=stacklevel)

@@ -1,37 +1,38 @@
-"""Everything the HTML report shows, computed from a StudyResult as plain data.
+"""Everything the HTML report shows, as plain data: a StudyResult and its explanations, formatted.
 
-The template only lays this out: numbers arrive formatted, figures arrive
-as SVG strings, and texts arrive as segments of the *original* characters
-with a highlight level, so the template never has to mark user text safe.
+Explanations are computed by :func:`bert2sk.explain.explain_study`; this
+module only lays numbers, texts and figures out for the template: numbers
+arrive formatted, figures arrive as SVG strings, and texts arrive as
+segments of the *original* characters with a highlight level, so the
+template never has to mark user text safe.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
 from ..explain import (
+    BR_PATTERN,
+    AgreementResult,
     Attribution,
-    agreement,
-    explain_labels,
-    explain_lime,
-    linear_terms,
-    shap_summary,
-    tree_rules,
-    tree_svg,
+    DocumentExplanations,
+    GlobalView,
+    StudyExplanations,
+    explain_study,
+    pick_documents,
 )
-from ..explain._models import linear_decision, tree_output, view
-from ..explain.attribution import BR_PATTERN
 from ..metrics import per_class_scores, top_confusions
-from ..targets import decisions
 from . import plots
 
-__all__ = ["build_report_data", "highlight_segments"]
+__all__ = ["build_report_data", "highlight_segments", "teacher_name"]
 
 _FEATURE_ORDER = {"text": 0, "tfidf": 1, "embeddings": 2}
 _FAMILY_ORDER = {"transformer": 0, "linear": 1, "tree": 2, "svm": 3}
@@ -114,6 +115,7 @@ def _group_rows(rows: list[dict]) -> list[dict]:
     return groups
 
 
+
 # --------------------------------------------------------------------------- highlighting
 
 
@@ -161,35 +163,6 @@ def highlight_segments(attr: Attribution, limit: int | None = None, scale: float
     return segs
 
 
-def _cut(text: str, max_chars: int) -> tuple[str, bool]:
-    if len(text) <= max_chars:
-        return text, False
-    cut = text.rfind(" ", 0, max_chars)
-    return text[: cut if cut > max_chars // 2 else max_chars], True
-
-
-def _pick_docs(result: Any, shown: list[Any], n_docs: int, seed: int) -> list[int]:
-    n = len(result.test_texts)
-    k = min(n_docs, n)
-    preds = [decisions(m.proba, result.task, _thresholds(m)) for m in [result.models["teacher"], *shown]
-             if m.proba is not None]
-    if result.task == "multilabel":
-        preds = [p.reshape(n, -1) for p in preds]
-        disagree = np.array([any((p[i] != preds[0][i]).any() for p in preds) for i in range(n)])
-    else:
-        disagree = np.array([len({int(p[i]) for p in preds}) > 1 for i in range(n)])
-    rng = np.random.default_rng(seed)
-    hard = np.flatnonzero(disagree)
-    easy = np.flatnonzero(~disagree)
-    take = rng.permutation(hard)[: min(len(hard), max(k // 2, k - len(easy)))]
-    rest = rng.permutation(easy)[: k - len(take)]
-    return sorted(int(i) for i in np.concatenate([take, rest]))
-
-
-def _thresholds(entry: Any) -> np.ndarray | float:
-    return getattr(entry, "thresholds", 0.5)
-
-
 def _prediction(result: Any, proba_row: np.ndarray, thresholds: np.ndarray | float = 0.5) -> tuple[str, float]:
     names = list(result.label_names)
     if result.task == "multilabel":
@@ -199,26 +172,18 @@ def _prediction(result: Any, proba_row: np.ndarray, thresholds: np.ndarray | flo
     return names[j], float(proba_row[j])
 
 
-def _classes_to_explain(task: str, proba_row: np.ndarray, thresholds: np.ndarray | float,
-                        picked: int | None) -> list[int]:
-    """The predicted class (multilabel: up to three active labels), then the class the user picked.
-
-    Binary always explains the positive class (unless another is picked), so blue means
-    "towards the same class" in every panel.
-    """
-    if task == "binary":
-        return [1 if picked is None else picked]
-    if task == "multilabel":
-        active = [int(j) for j in np.flatnonzero(proba_row >= thresholds)]
-        out = sorted(active, key=lambda j: -proba_row[j])[:3] or [int(proba_row.argmax())]
-    else:
-        out = [int(proba_row.argmax())]
-    return out + ([picked] if picked is not None and picked not in out else [])
+def _true_label(result: Any, i: int) -> str:
+    names = [str(n) for n in result.label_names]
+    truth = result.y_test[i]
+    if result.task == "multilabel":
+        on = [names[j] for j in np.flatnonzero(np.asarray(truth) == 1)]
+        return ", ".join(on) if on else "(no label)"
+    return names[int(truth)]
 
 
-def _panel(attr: Attribution, result: Any, limit: int, model: Any) -> dict:
+def _panel(attr: Attribution, role: str, limit: int) -> dict:
     return {
-        "model": attr.model, "short": _short(attr.model), "role": getattr(model, "role", "teacher"),
+        "model": attr.model, "short": _short(attr.model), "role": role,
         "method": attr.method, "explained": attr.explained_name,
         "segments": highlight_segments(attr, limit),
         "top": [(w, f"{v:+.3g}") for w, v in attr.top(5)],
@@ -226,30 +191,140 @@ def _panel(attr: Attribution, result: Any, limit: int, model: Any) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- global views
+def _panel_rows(panels: list[list[dict]], shown: list[Any]) -> list[list[dict]]:
+    """Panels laid out one row per (features, family): the baseline next to its distilled students."""
+    rows: list[list[dict]] = []
+    key = None
+    flat = [p for group in panels for p in group]
+    for p in flat:
+        m = next(m for m in shown if m.name == p["model"])
+        k = (m.features, m.family)
+        if k != key:
+            rows.append([])
+            key = k
+        rows[-1].append(p)
+    return rows
 
 
-def _global_view(entry: Any, label_names: Sequence[str], attrs: list[Attribution], k: int) -> dict:
-    out: dict[str, Any] = {"model": entry.name, "short": _short(entry.name), "role": entry.role, "kind": None}
-    try:
-        mv = view(entry)
-    except InputError:
-        mv = None
-    student = mv.student if mv is not None else None
-    if mv is not None and mv.vectorizer is not None and linear_decision(student) is not None:
-        terms = linear_terms(entry, k=k, class_names=label_names)
-        out.update(kind="linear", classes=terms[:_MAX_CLASSES_SHOWN], more_classes=max(0, len(terms) -
-                                                                                          _MAX_CLASSES_SHOWN))
-        for c in out["classes"]:
-            c["positive"] = [(t, f"{v:+.3f}") for t, v in c["positive"]]
-            c["negative"] = [(t, f"{v:+.3f}") for t, v in c["negative"]]
-    elif mv is not None and mv.vectorizer is not None and tree_output(student, 1 if mv.task == "binary" else 0):
-        out.update(kind="tree", rules=tree_rules(entry, max_depth=4),
-                   svg=tree_svg(entry, max_depth=3, class_names=label_names))
-    summary = shap_summary(attrs, k=k) if attrs else []
-    out["summary"] = [(w, f"{v:.3g}", c) for w, v, c in summary]
-    out["summary_method"] = attrs[0].method if attrs else ""
+def _document(result: Any, doc: DocumentExplanations, n: int, shown: list[Any], max_chars: int) -> dict:
+    """One explained document: every model's prediction, the teacher's panels, the students' panels in rows."""
+    i = doc.index
+    teacher = result.models["teacher"]
+    tname, tprob = _prediction(result, teacher.proba[i], teacher.thresholds)
+    preds = [{"short": "teacher", "role": "teacher", "pred": tname, "prob": f"{tprob:.2f}", "differs": False}]
+    for m in shown:
+        pname, pprob = _prediction(result, m.proba[i], m.thresholds)
+        preds.append({"short": _short(m.name), "role": m.role, "pred": pname, "prob": f"{pprob:.2f}",
+                      "differs": pname != tname})
+    panels = [[_panel(a, m.role, max_chars) for a in doc.students[m.name]] for m in shown if m.name in doc.students]
+    return {
+        "index": i, "n": n, "true": _true_label(result, i), "preds": preds,
+        "disagree": len({p["pred"] for p in preds}) > 1, "truncated": doc.truncated,
+        "n_chars": len(result.test_texts[i]),
+        "teacher": [_panel(a, "teacher", max_chars) for a in doc.teacher] if doc.teacher else None,
+        "rows": _panel_rows(panels, shown),
+    }
+
+
+# --------------------------------------------------------------------------- agreement and global views
+
+
+def _agreement_rows(result: Any, found: list[AgreementResult]) -> list[dict]:
+    """Rows of the agreement table: pairs of students first, then each student against the teacher."""
+    order = sorted(found, key=lambda r: (r.other == "teacher", *_sort_key(result.models[r.model])))
+    rows = []
+    for r in order:
+        rows.append({"a": _short(r.model), "b": _short(r.other), "how": r.methods, "n_docs": r.scores["n_docs"],
+                     "jaccard": _fmt(_num(r.scores["jaccard"]), 2), "spearman": _fmt(_num(r.scores["spearman"]), 2),
+                     "kendall": _fmt(_num(r.scores["kendall"]), 2)})
+    return rows
+
+
+def _global_panel(entry: Any, gv: GlobalView) -> dict:
+    out: dict[str, Any] = {"model": entry.name, "short": _short(entry.name), "role": entry.role, "kind": gv.kind}
+    if gv.kind == "linear" and gv.terms is not None:
+        classes = [{**c, "positive": [(t, f"{v:+.3f}") for t, v in c["positive"]],
+                    "negative": [(t, f"{v:+.3f}") for t, v in c["negative"]]} for c in gv.terms[:_MAX_CLASSES_SHOWN]]
+        out.update(classes=classes, more_classes=max(0, len(gv.terms) - _MAX_CLASSES_SHOWN))
+    elif gv.kind == "tree" and gv.tree is not None:
+        out.update(rules=gv.tree.rules, svg=plots.tree_svg(gv.tree, max_depth=3))
+    out["summary"] = [(w, f"{v:.3g}", c) for w, v, c in gv.summary]
+    out["summary_method"] = gv.summary_method
     return out
+
+
+def _global_groups(students: list[Any], views: dict[str, GlobalView]) -> list[dict]:
+    """One group per (family, features): the baseline next to its distilled students."""
+    groups: dict[tuple, list] = {}
+    for m in students:
+        groups.setdefault((m.features, m.family), []).append(m)
+    return [{"title": f"{fam} · {feat}", "models": [_global_panel(m, views[m.name]) for m in members]}
+            for (feat, fam), members in groups.items()]
+
+
+# --------------------------------------------------------------------------- figures and header
+
+
+def _figures(result: Any, rows: list[dict]) -> dict[str, str]:
+    curves = []
+    what = ""
+    for m in sorted(result.models.values(), key=lambda m: (m.role != "teacher", *_sort_key(m))):
+        xs, ys, what = plots.reliability_curve(m.proba, result.y_test, result.task)
+        curves.append({"short": _short(m.name), "role": m.role, "x": xs, "y": ys})
+    # multilabel: micro-F1 is the headline, and per-label fidelity is near 1 for every model
+    multi = result.task == "multilabel"
+    return {
+        "accuracy_latency": plots.accuracy_latency_svg(rows, *(("f1_micro", "test micro-F1") if multi else ())),
+        "reliability": plots.reliability_svg(curves[:11], what),
+        "fidelity": plots.fidelity_svg(rows, *(("fidelity_sets", "fidelity (sets): share of test texts whose "
+                                                "whole label set is the teacher's") if multi else ())),
+    }
+
+
+def _explained_sentence(task: str, names: list[str], picked: int | None) -> str:
+    what = ("the positive class" if task == "binary" and picked is None else
+            "each model's predicted class" if task == "multiclass" else
+            "each active label (up to 3, at each model's own thresholds)" if task == "multilabel" else
+            "the picked class")
+    if picked is not None and task != "binary":
+        what += f", and the picked class “{names[picked]}”"
+    return what
+
+
+def teacher_name(source: str) -> str:
+    """The teacher as the report names it: a folder's name (never the machine's path), or the hub id as given.
+
+    Examples
+    --------
+    >>> teacher_name("/home/me/.cache/bert2sk/teachers/demo-minilm/"), teacher_name("org/bert-imdb")
+    ('demo-minilm', 'org/bert-imdb')
+    >>> teacher_name(r"C:\\Users\\me\\teacher"), teacher_name("all-MiniLM-L6-v2 (packaged)")
+    ('teacher', 'all-MiniLM-L6-v2 (packaged)')
+    """
+    src = str(source)
+    if PureWindowsPath(src).drive:
+        return PureWindowsPath(src).name
+    path = Path(src).expanduser()
+    if os.path.isabs(src) or src.startswith(("~", ".")) or path.exists():
+        return path.name or path.resolve().name  # "." and ".." have no name of their own
+    return src
+
+
+def _header(result: Any, expl: StudyExplanations, n_students: int) -> dict[str, Any]:
+    names = [str(n) for n in result.label_names]
+    task = result.task
+    return {
+        "title": result.title, "scenario": result.scenario, "task": task, "n_labels": len(names),
+        "label_names": names if len(names) <= 12 else [*names[:12], f"… {len(names) - 12} more"],
+        "teacher_source": teacher_name(result.teacher_source),
+        "teacher_fingerprint": str(result.teacher_fingerprint),
+        "counts": {"train": int(result.n_train), "labelled": int(result.n_labelled), "test": len(result.test_texts),
+                   "students": n_students, "docs": len(expl.documents)},
+        "explained": _explained_sentence(task, names, expl.picked_class),
+        "positive_class": names[1] if task == "binary" else None,
+        "settings": {"lime_samples": expl.settings["lime_samples"], "seed": expl.settings["seed"],
+                     "teacher_docs": len(expl.teacher_indices), "max_chars": expl.settings["max_chars"]},
+    }
 
 
 # --------------------------------------------------------------------------- main entry
@@ -282,151 +357,38 @@ def build_report_data(result: Any, n_docs: int = 20, doc_indices: Sequence[int] 
     explain_class : str or None
         A class (label) name to explain in every document as well as the
         predicted one, e.g. the intent a reviewer expected.
+    log : None
+        Deprecated and ignored: progress goes to the ``bert2sk.explain`` logger.
 
     Returns
     -------
     dict
         JSON-serialisable data for :func:`~bert2sk.report.render_report`.
     """
+    if log is not None:
+        warnings.warn("build_report_data(log=...) is deprecated and ignored; configure logging for 'bert2sk' instead",
+                      DeprecationWarning, stacklevel=2)
     t_start = time.perf_counter()
-    say = log or (lambda *a: None)
-    names = [str(n) for n in result.label_names]
-    task = result.task
-    students = sorted([m for m in result.entries() if m.role != "teacher" and m.scorer is not None], key=_sort_key)
-    tfidf = [m for m in students if m.features == "tfidf"]
-    shown = tfidf or students
-    n_test = len(result.test_texts)
-    if doc_indices is not None:
-        idx = [int(i) for i in doc_indices]
-        bad = [i for i in idx if not 0 <= i < n_test]
-        if bad:
-            raise InputError(f"doc_indices {bad[:5]} are outside the {n_test} test texts; use 0..{n_test - 1}")
-    else:
-        idx = _pick_docs(result, shown, n_docs, seed)
-    teacher_idx = idx[: max(0, teacher_docs)] if result.teacher_scorer is not None else []
-    picked = None
-    if explain_class is not None:
-        if str(explain_class) not in names:
-            close = [n for n in names if str(explain_class).lower() in n.lower()][:5]
-            raise InputError(f"explain_class {explain_class!r} is not a class of this study"
-                             + (f"; did you mean one of {close}?" if close else f"; the classes are {names[:20]}"))
-        picked = names.index(str(explain_class))
-
-    # per-document explanations: exact methods for TF-IDF students, LIME where nothing exact applies
-    exact: dict[str, list[Attribution]] = {m.name: [] for m in shown}
-    lime: dict[str, list[Attribution]] = {m.name: [] for m in [result.models["teacher"], *shown]}
-    docs = []
-    for n, i in enumerate(idx):
-        full = result.test_texts[i]
-        text, cut = _cut(full, max_chars)
-        panels = []
-        doc_preds = []
-        teacher_entry = result.models["teacher"]
-        tname, tprob = _prediction(result, teacher_entry.proba[i], _thresholds(teacher_entry))
-        doc_preds.append({"short": "teacher", "role": "teacher", "pred": tname, "prob": f"{tprob:.2f}",
-                          "differs": False})
-        with_teacher = i in teacher_idx
-        for m in shown:
-            pname, pprob = _prediction(result, m.proba[i], _thresholds(m))
-            doc_preds.append({"short": _short(m.name), "role": m.role, "pred": pname, "prob": f"{pprob:.2f}",
-                              "differs": pname != tname})
-            cls = _classes_to_explain(task, m.proba[i], _thresholds(m), picked)
-            if m.features == "tfidf":
-                attrs = explain_labels(m, text, labels=cls, name=m.name, class_names=names)
-            elif with_teacher:
-                attrs = explain_lime(m, text, labels=cls, num_samples=lime_samples, random_state=seed,
-                                     name=m.name, class_names=names)
-            else:
-                continue
-            exact[m.name].append(attrs[0])
-            panels.append([_panel(a, result, max_chars, m) for a in attrs])
-            if with_teacher:
-                lime[m.name].append(attrs[0] if attrs[0].method == "lime" else explain_lime(
-                    m, text, labels=[attrs[0].explained_class], num_samples=lime_samples, random_state=seed,
-                    name=m.name, class_names=names)[0])
-        teacher_panel = None
-        if with_teacher:
-            say(f"LIME on the teacher for document {i}")
-            cls = _classes_to_explain(task, teacher_entry.proba[i], _thresholds(teacher_entry), picked)
-            tl = explain_lime(result.teacher_scorer, text, labels=cls, num_samples=lime_samples, random_state=seed,
-                              name="teacher", class_names=names, task=task)
-            lime["teacher"].append(tl[0])
-            teacher_panel = [_panel(a, result, max_chars, teacher_entry) for a in tl]
-        preds = {p["pred"] for p in doc_preds}
-        truth = result.y_test[i]
-        if task == "multilabel":
-            on = [names[j] for j in np.flatnonzero(np.asarray(truth) == 1)]
-            true_name = ", ".join(on) if on else "(no label)"
-        else:
-            true_name = names[int(truth)]
-        docs.append({
-            "index": i, "n": n + 1, "true": true_name, "preds": doc_preds, "disagree": len(preds) > 1,
-            "truncated": cut, "n_chars": len(full), "teacher": teacher_panel,
-            "rows": _panel_rows(panels, shown),
-        })
-
-    # agreement: distilled vs baseline (exact, all docs), every student vs the teacher (LIME, teacher docs)
-    agree_rows = []
-    for m in shown:
-        if m.role == "distilled":
-            base = next((b for b in shown if b.role == "baseline" and b.family == m.family
-                         and b.features == m.features), None)
-            if base is not None and exact[m.name] and len(exact[base.name]) == len(exact[m.name]):
-                agree_rows.append(_agree_row(m.name, base.name, exact[m.name], exact[base.name], top_k,
-                                             exact[m.name][0].method + " vs " + exact[base.name][0].method))
-    for m in shown:
-        if lime["teacher"] and len(lime[m.name]) == len(lime["teacher"]):
-            agree_rows.append(_agree_row(m.name, "teacher", lime[m.name], lime["teacher"], top_k, "LIME vs LIME"))
-
-    # global views, one group per (family, features): baseline next to its distilled students
-    groups: dict[tuple, list] = {}
-    for m in students:
-        groups.setdefault((m.features, m.family), []).append(m)
-    global_groups = []
-    for (feat, fam), members in groups.items():
-        global_groups.append({
-            "title": f"{fam} · {feat}",
-            "models": [_global_view(m, names, exact.get(m.name, []), top_k) for m in members],
-        })
-
+    idx = pick_documents(result, n_docs, seed) if doc_indices is None else doc_indices
+    expl = explain_study(result, idx, teacher_docs=teacher_docs, lime_samples=lime_samples, seed=seed,
+                         explain_class=explain_class, max_chars=max_chars, top_k=top_k)
+    students = sorted((result.models[name] for name in expl.global_views), key=_sort_key)
+    shown = sorted((result.models[name] for name in expl.explained), key=_sort_key)
     rows = _summary_rows(result)
-    curves = []
-    what = ""
-    for m in sorted(result.models.values(), key=lambda m: (m.role != "teacher", *_sort_key(m))):
-        xs, ys, what = plots.reliability_curve(m.proba, result.y_test, task)
-        curves.append({"short": _short(m.name), "role": m.role, "x": xs, "y": ys})
-    # multilabel: micro-F1 is the headline, and per-label fidelity is near 1 for every model
-    multi = task == "multilabel"
-    figures = {
-        "accuracy_latency": plots.accuracy_latency_svg(rows, *(("f1_micro", "test micro-F1") if multi else ())),
-        "reliability": plots.reliability_svg(curves[:11], what),
-        "fidelity": plots.fidelity_svg(rows, *(("fidelity_sets", "fidelity (sets): share of test texts whose "
-                                                "whole label set is the teacher's") if multi else ())),
-    }
-    per_class, confusion = _per_class_section(result, students)
+    figures = _figures(result, rows)
+    per_class, confusion = _per_class_section(result)
     if confusion is not None:
         figures["confusion"] = confusion.pop("svg")
-    shown_names = names if len(names) <= 12 else [*names[:12], f"… {len(names) - 12} more"]
     return {
-        "title": result.title, "scenario": result.scenario, "task": task, "label_names": shown_names,
-        "n_labels": len(names),
-        "teacher_source": str(result.teacher_source), "teacher_fingerprint": str(result.teacher_fingerprint),
-        "counts": {"train": int(result.n_train), "labelled": int(result.n_labelled), "test": n_test,
-                   "students": len(students), "docs": len(docs)},
-        "table": _group_rows(rows), "metrics": [(c, lbl, hi) for c, lbl, hi, _ in _metrics(task)],
-        "figures": figures, "global": global_groups, "docs": docs, "agreement": agree_rows, "top_k": top_k,
+        **_header(result, expl, len(students)),
+        "table": _group_rows(rows), "metrics": [(c, lbl, hi) for c, lbl, hi, _ in _metrics(result.task)],
+        "figures": figures, "global": _global_groups(students, expl.global_views),
+        "docs": [_document(result, d, n + 1, shown, max_chars) for n, d in enumerate(expl.documents)],
+        "agreement": _agreement_rows(result, expl.agreement), "top_k": top_k,
         "per_class": per_class, "confusion": confusion,
-        "explained": ("the positive class" if task == "binary" and picked is None else
-                      "each model's predicted class" if task == "multiclass" else
-                      "each active label (up to 3, at each model's own thresholds)" if task == "multilabel" else
-                      "the picked class") + (f", and the picked class “{names[picked]}”" if picked is not None
-                                             and task != "binary" else ""),
-        "positive_class": names[1] if task == "binary" else None,
-        "settings": {"lime_samples": lime_samples, "seed": seed, "teacher_docs": len(teacher_idx),
-                     "max_chars": max_chars},
         "timings": {k: f"{v:.1f}" for k, v in {**result.timings,
                                                    "report data": time.perf_counter() - t_start}.items()},
-        "unexplained": [m.name for m in students if m not in shown],
+        "unexplained": [m.name for m in students if m.name in expl.unexplained],
     }
 
 
@@ -442,7 +404,7 @@ def _best(result: Any, role: str) -> Any | None:
     return result.models[pool.idxmax()] if len(pool) else None
 
 
-def _per_class_section(result: Any, students: list[Any]) -> tuple[dict, dict | None]:
+def _per_class_section(result: Any) -> tuple[dict, dict | None]:
     """Per-class F1 of the teacher, the best baseline and the best distilled student; top confusions.
 
     With many classes the classes that matter come first: those where the best
@@ -454,8 +416,8 @@ def _per_class_section(result: Any, students: list[Any]) -> tuple[dict, dict | N
     cols = [("teacher", teacher), ("best baseline", _best(result, "baseline")),
             ("best distilled", _best(result, "distilled"))]
     cols = [(lbl, m) for lbl, m in cols if m is not None]
-    frames = {lbl: per_class_scores(m.proba, result.y_test, task, names, _thresholds(m), teacher.proba,
-                                    _thresholds(teacher)) for lbl, m in cols}
+    frames = {lbl: per_class_scores(m.proba, result.y_test, task, names, m.thresholds, teacher.proba,
+                                    teacher.thresholds) for lbl, m in cols}
     t = frames["teacher"]
     ref = frames.get("best distilled", t)
     delta = (ref["f1"] - t["f1"]).to_numpy()
@@ -473,15 +435,16 @@ def _per_class_section(result: Any, students: list[Any]) -> tuple[dict, dict | N
                  "rows": rows[:_PER_CLASS_SHOWN], "more": rows[_PER_CLASS_SHOWN:],
                  "fidelity_note": ("same decision as the teacher on this label" if task == "multilabel" else
                                    "share of the texts the teacher puts in this class that the student puts there")}
-    if task == "multilabel":
-        return per_class, None
+    return per_class, (None if task == "multilabel" else _confusions(result, cols))
+
+
+def _confusions(result: Any, cols: list[tuple[str, Any]]) -> dict:
+    """Each column model's most frequent mistakes, and the last one's confusion matrix (the classes involved)."""
     from sklearn.metrics import confusion_matrix
 
-    lists = []
-    for lbl, m in cols:
-        pred = m.proba.argmax(axis=1)
-        lists.append({"label": lbl, "short": _short(m.name), "role": m.role,
-                      "pairs": top_confusions(result.y_test, pred, names, top=10)})
+    names = [str(n) for n in result.label_names]
+    lists = [{"label": lbl, "short": _short(m.name), "role": m.role,
+              "pairs": top_confusions(result.y_test, m.proba.argmax(axis=1), names, top=10)} for lbl, m in cols]
     focus = cols[-1][1]
     pred = focus.proba.argmax(axis=1)
     if len(names) <= _CONFUSION_CLASSES:
@@ -496,27 +459,5 @@ def _per_class_section(result: Any, students: list[Any]) -> tuple[dict, dict | N
     matrix = confusion_matrix(result.y_test[mask], pred[mask], labels=keep)
     title = (f"{_short(focus.name)}: " + ("all classes" if len(keep) == len(names) else
                                          f"the {len(keep)} classes in its most frequent mistakes"))
-    return per_class, {"lists": lists, "svg": plots.confusion_svg(matrix, [names[c] for c in keep], title),
-                       "all_classes": len(keep) == len(names)}
-
-
-def _panel_rows(panels: list[list[dict]], shown: list[Any]) -> list[list[dict]]:
-    """Panels laid out one row per (features, family): the baseline next to its distilled students."""
-    rows: list[list[dict]] = []
-    key = None
-    flat = [p for group in panels for p in group]
-    for p in flat:
-        m = next(m for m in shown if m.name == p["model"])
-        k = (m.features, m.family)
-        if k != key:
-            rows.append([])
-            key = k
-        rows[-1].append(p)
-    return rows
-
-
-def _agree_row(a: str, b: str, xa: list, xb: list, k: int, how: str) -> dict:
-    res = agreement(xa, xb, k=k)
-    return {"a": _short(a), "b": _short(b), "how": how, "n_docs": res["n_docs"],
-            "jaccard": _fmt(_num(res["jaccard"]), 2), "spearman": _fmt(_num(res["spearman"]), 2),
-            "kendall": _fmt(_num(res["kendall"]), 2)}
+    return {"lists": lists, "svg": plots.confusion_svg(matrix, [names[c] for c in keep], title),
+            "all_classes": len(keep) == len(names)}

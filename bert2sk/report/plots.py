@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +28,43 @@ def _fig(w: float, h: float):
     return plt.subplots(figsize=(w, h))
 
 
+def figure_svg(fig: Any) -> str:
+    """A matplotlib figure as an inline ``<svg>`` element: no XML prolog, DOCTYPE or metadata; closes the figure."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None, "Format": None,
+                                                                   "Type": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    # a fixed pixel size would overflow narrow columns; the viewBox keeps the aspect ratio
+    svg = re.sub(r'(<svg[^>]*?)\s+width="([^"]*)"\s+height="[^"]*"',
+                 r'\1 style="width:100%;max-width:\2;height:auto"', svg, count=1)
+    return svg
+
+
+def tree_svg(view: Any, max_depth: int = 3, width: float = 9.0, height: float = 4.2) -> str:
+    """The top of a tree student (a :class:`~bert2sk.explain.TreeView`) drawn by ``sklearn.tree.plot_tree``."""
+    import matplotlib.pyplot as plt
+    from sklearn.tree import plot_tree
+
+    tree = view.tree
+    names = [_safe(view.feature_names.get(j, f"x[{j}]")) for j in range(tree.n_features_in_)]
+    cn = None if view.class_names is None else [_safe(c) for c in view.class_names]
+    with plt.rc_context({"svg.fonttype": "none", "font.size": 7}):
+        fig, ax = _fig(width, height)
+        plot_tree(tree, max_depth=max_depth, feature_names=names, class_names=cn, filled=True, rounded=True,
+                  impurity=False, proportion=False, precision=2, fontsize=7, ax=ax)
+        return figure_svg(fig)
+
+
 def accuracy_latency_svg(rows: Sequence[dict], key: str = "accuracy", label: str = "test accuracy") -> str:
     """Quality (``rows[i][key]``, accuracy by default) against single-text latency (log x), bubble area ~ size."""
     import matplotlib.pyplot as plt
-
-    from ..explain import figure_svg
 
     with plt.rc_context(_RC):
         fig, ax = _fig(6.4, 3.9)
@@ -58,8 +92,6 @@ def reliability_svg(curves: Sequence[dict], what: str) -> str:
     """Reliability diagram: mean predicted probability against observed frequency per bin."""
     import matplotlib.pyplot as plt
 
-    from ..explain import figure_svg
-
     with plt.rc_context(_RC):
         fig, ax = _fig(3.6, 3.3)
         ax.plot([0, 1], [0, 1], ls="--", color="#999", lw=0.8, label="perfect calibration")
@@ -81,8 +113,6 @@ def fidelity_svg(rows: Sequence[dict], key: str = "fidelity",
     """Horizontal bars: each student's agreement with the teacher's decisions (``rows[i][key]``)."""
     import matplotlib.pyplot as plt
 
-    from ..explain import figure_svg
-
     rows = [r for r in rows if r["role"] != "teacher" and r[key] is not None and np.isfinite(r[key])]
     with plt.rc_context(_RC):
         fig, ax = _fig(5.2, 0.6 + 0.26 * max(len(rows), 1))
@@ -100,8 +130,6 @@ def fidelity_svg(rows: Sequence[dict], key: str = "fidelity",
 def confusion_svg(matrix: np.ndarray, names: Sequence[str], title: str) -> str:
     """A confusion matrix (rows: true class, columns: predicted) as a heatmap with counts."""
     import matplotlib.pyplot as plt
-
-    from ..explain import figure_svg
 
     m = np.asarray(matrix)
     k = len(names)
