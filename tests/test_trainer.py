@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 
 from bert2sk.data import Corpus
 from bert2sk.errors import InputError, ModelFileError
-from bert2sk.teacher import trainer as trainer_mod
+from bert2sk.teacher import checkpoints as checkpoints_mod
+from bert2sk.teacher.callbacks import Callback
 from bert2sk.teacher.trainer import TrainingArguments, train_teacher
 
 from .conftest import WORDS, build_tiny_bert, sentiment_texts
@@ -27,6 +29,17 @@ def fast_args(out: Path, base: Path, **kw) -> TrainingArguments:
                 dtype="fp32", progress=False, eval_fraction=0.2, save_every_steps=0, threads=1, seed=0)
     opts.update(kw)
     return TrainingArguments(str(out), **opts)
+
+
+class CrashAt(Callback):
+    """Interrupts the run after optimiser step ``step`` (and the checkpoint that step may write)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state) -> None:
+        if state.step == self.step:
+            raise KeyboardInterrupt
 
 
 def binary_corpus(n: int = 240, seed: int = 0) -> Corpus:
@@ -66,6 +79,7 @@ def test_binary_teacher_learns_and_loads(base, tmp_path):
     assert (out / "model.safetensors").is_file() and not (out / "checkpoint-last").exists()
     marker = json.loads((out / "bert2sk_training.json").read_text())
     assert marker["label_names"] == ["neg", "pos"] and len(marker["corpus_fingerprint"]) == 64
+    assert marker["bert2sk_version"] == importlib.metadata.version("bert2sk")
     hf = AutoModelForSequenceClassification.from_pretrained(out)
     assert hf.config.id2label == {0: "neg", 1: "pos"}
     teacher = res.teacher(progress=False, max_length=32, dtype="fp32")
@@ -95,21 +109,15 @@ def _weights(path: Path) -> dict:
     return load_file(str(path / "model.safetensors"))
 
 
-def test_resume_after_interrupt_matches_uninterrupted_run(base, tmp_path, monkeypatch):
+def test_resume_after_interrupt_matches_uninterrupted_run(base, tmp_path):
     corpus = binary_corpus(160)
     kw = dict(epochs=2, save_every_steps=3, early_stopping_patience=None)
     full = train_teacher(corpus, fast_args(tmp_path / "full", base, **kw))
 
-    def crash(step: int) -> None:
-        if step == 5:  # after the step-3 checkpoint, mid-epoch
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer_mod, "_after_step", crash)
-    with pytest.raises(KeyboardInterrupt):
-        train_teacher(corpus, fast_args(tmp_path / "cut", base, **kw))
+    with pytest.raises(KeyboardInterrupt):  # after the step-3 checkpoint, mid-epoch
+        train_teacher(corpus, fast_args(tmp_path / "cut", base, **kw), callbacks=[CrashAt(5)])
     state = json.loads((tmp_path / "cut" / "checkpoint-last" / "trainer_state.json").read_text())
     assert state["step"] == 3 and not (tmp_path / "cut" / "config.json").exists()
-    monkeypatch.undo()
     resumed = train_teacher(corpus, fast_args(tmp_path / "cut", base, **kw), resume=True)
 
     assert resumed.steps == full.steps
@@ -124,12 +132,10 @@ def test_resume_after_interrupt_matches_uninterrupted_run(base, tmp_path, monkey
     assert again.steps == resumed.steps and again.history == resumed.history
 
 
-def test_resume_with_other_labels_is_refused(base, tmp_path, monkeypatch):
+def test_resume_with_other_labels_is_refused(base, tmp_path):
     corpus = binary_corpus(80)
-    monkeypatch.setattr(trainer_mod, "_after_step", lambda step: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
-        train_teacher(corpus, fast_args(tmp_path / "r", base, save_every_steps=1))
-    monkeypatch.undo()
+        train_teacher(corpus, fast_args(tmp_path / "r", base, save_every_steps=1), callbacks=[CrashAt(1)])
     other = Corpus(corpus.texts, corpus.labels, ("bad", "good"), "binary")
     with pytest.raises(InputError, match="labels.*resume=False"):
         train_teacher(other, fast_args(tmp_path / "r", base), resume=True)
@@ -159,7 +165,7 @@ def test_too_small_to_split(base, tmp_path):
 
 
 def test_disk_full_leaves_no_partial_teacher(base, tmp_path, monkeypatch):
-    real = trainer_mod._save_hf
+    real = checkpoints_mod.save_hf
 
     def full_disk(model, tokenizer, path):
         if Path(path).name.startswith(".final.tmp-"):
@@ -167,7 +173,7 @@ def test_disk_full_leaves_no_partial_teacher(base, tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(model, tokenizer, path)
 
-    monkeypatch.setattr(trainer_mod, "_save_hf", full_disk)
+    monkeypatch.setattr(checkpoints_mod, "save_hf", full_disk)
     out = tmp_path / "full-disk"
     with pytest.raises(ModelFileError, match="disk full.*free some space"):
         train_teacher(binary_corpus(40), fast_args(out, base, epochs=1))
