@@ -6,18 +6,32 @@ import numpy as np
 import pytest
 
 from bert2sk.errors import InputError, ModelFileError
+from bert2sk.runtime import cpu_supports_bf16
 from bert2sk.teacher import Teacher
 from bert2sk.teacher.model import truncate_ids
 
+from .conftest import sentiment_texts
+
+# lengths out of order, so the length sort moves every text to another row and batch
+TEXTS = ["good", "a very bad film and a dull plot", "great music", "the worst ending of this book", "ok",
+         "not very enjoyable", "loved the story and the actor"]
+
+
+def smallest_row_gap(z: np.ndarray) -> float:
+    """Smallest max-abs difference between two rows: how far apart the closest two texts' scores are."""
+    gaps = np.abs(z[:, None, :] - z[None, :, :]).max(-1)
+    return float(gaps[np.triu_indices(len(z), 1)].min())
+
 
 def test_logits_match_one_by_one_scoring(tiny_bert):
-    """Sorting by length and padding must not change any text's logits."""
-    t = Teacher.from_pretrained(tiny_bert, progress=False, dtype="fp32", batch_size=4, max_length=64)
-    texts = ["good", "a very bad film and a dull plot", "great music", "the worst ending of this book", "ok"]
-    batched = t.predict_logits(texts)
-    single = np.vstack([t.predict_logits([x]) for x in texts])
-    np.testing.assert_allclose(batched, single, atol=1e-5)
-    assert batched.shape == (5, 2) and t.task == "binary" and t.label_names == ("class_0", "class_1")
+    """Sorting by length and padding must not change any text's logits, nor move them to another row."""
+    t = Teacher.from_pretrained(tiny_bert, progress=False, dtype="fp32", batch_size=3, max_length=64)
+    batched = t.predict_logits(TEXTS)
+    single = np.vstack([t.predict_logits([x]) for x in TEXTS])
+    # every two texts score 0.1 or more apart, 1000x the tolerance: a row put in another text's place fails
+    assert smallest_row_gap(single) > 0.1
+    np.testing.assert_allclose(batched, single, atol=1e-4)  # fp32 batching noise is ~1e-5
+    assert batched.shape == (7, 2) and t.task == "binary" and t.label_names == ("class_0", "class_1")
 
 
 def test_head_and_tail_truncation(tiny_bert):
@@ -32,17 +46,35 @@ def test_head_and_tail_truncation(tiny_bert):
 
 
 def test_embeddings_come_from_the_same_pass(tiny_bert):
-    t = Teacher.from_pretrained(tiny_bert, progress=False, dtype="fp32")
-    z, e = t.predict_logits(["good film", "bad film"], return_embeddings=True)
-    assert e.shape == (2, 32)
-    np.testing.assert_allclose(z, t.predict_logits(["good film", "bad film"]), atol=1e-6)
+    t = Teacher.from_pretrained(tiny_bert, progress=False, dtype="fp32", batch_size=3)
+    z, e = t.predict_logits(TEXTS, return_embeddings=True)
+    assert e.shape == (7, 32)
+    np.testing.assert_allclose(z, t.predict_logits(TEXTS), atol=1e-4)
+    # each text's embedding sits on its own row too
+    single = np.vstack([t.predict_logits([x], return_embeddings=True)[1] for x in TEXTS])
+    assert smallest_row_gap(single) > 0.1
+    np.testing.assert_allclose(e, single, atol=1e-4)
 
 
-def test_bf16_close_to_fp32(tiny_bert):
-    texts = ["good film", "bad film and awful plot", "great"]
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX), "
+                    "so dtype='auto' never picks bf16 here")
+def test_bf16_autocast_changes_the_numbers_not_the_decisions(tiny_bert):
+    texts, _ = sentiment_texts(60, seed=3)
     z32 = Teacher.from_pretrained(tiny_bert, progress=False, dtype="fp32").predict_logits(texts)
-    z16 = Teacher.from_pretrained(tiny_bert, progress=False, dtype="bf16").predict_logits(texts)
-    np.testing.assert_allclose(z16, z32, atol=0.05)
+    t16 = Teacher.from_pretrained(tiny_bert, progress=False, dtype="bf16")
+    z16 = t16.predict_logits(texts)
+    assert t16.dtype == "bf16" and z16.dtype == np.float32
+    diff = np.abs(z16 - z32)
+    # bf16 keeps 8 significant bits: the logits move by ~1e-2, 1000x fp32's batching noise (1e-5),
+    # so a run that silently stayed in fp32 fails here
+    assert diff.max() > 1e-3
+    # but only a little, next to logits spread by ~2.5 ...
+    assert np.median(diff) < 0.1 and diff.max() < 0.15 * np.ptp(z32)
+    # ... so every text not at the decision boundary gets the same class
+    margin32, margin16 = z32[:, 1] - z32[:, 0], z16[:, 1] - z16[:, 0]
+    clear = np.abs(margin32) > 2 * diff.max()
+    assert clear.mean() > 0.5 and (np.sign(margin16[clear]) == np.sign(margin32[clear])).all()
+    assert (np.sign(margin16) == np.sign(margin32)).mean() >= 0.95
 
 
 def test_fingerprint_tracks_weights_and_settings(tiny_bert, tiny_bert_multiclass):

@@ -15,9 +15,12 @@ import csv
 import gzip
 import itertools
 import json
+import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +28,11 @@ import numpy as np
 from .._io import publish
 from ..errors import InputError
 from .cache import LogitCache, text_hash
+from .model import progress_bar
 
 __all__ = ["label_texts", "label_file", "iter_text_column"]
+
+logger = logging.getLogger(__name__)
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -98,6 +104,140 @@ class _NpyRowWriter:
         self._raw_path.unlink(missing_ok=True)
 
 
+class _RowSinks:
+    """Where labelled rows go, chunk by chunk: ``.npy`` files (``out_path``) or lists in memory."""
+
+    def __init__(self, out_path: str | os.PathLike | None, embeddings_out_path: str | os.PathLike | None,
+                 with_embeddings: bool) -> None:
+        self.with_embeddings = with_embeddings
+        self.parts: list[np.ndarray] = []
+        self.emb_parts: list[np.ndarray] = []
+        self.writers: list[_NpyRowWriter] = []
+        if out_path is not None:
+            out_path = Path(out_path)
+            self.writers.append(_NpyRowWriter(out_path))
+            if with_embeddings:
+                emb_path = Path(embeddings_out_path) if embeddings_out_path else out_path.with_name(
+                    out_path.name.removesuffix(".npy") + ".embeddings.npy")
+                self.writers.append(_NpyRowWriter(emb_path))
+
+    def write(self, logits: np.ndarray, embeddings: np.ndarray | None) -> None:
+        rows = (logits, embeddings) if self.with_embeddings else (logits,)
+        if self.writers:
+            for writer, block in zip(self.writers, rows, strict=True):
+                writer.write(block)
+        else:
+            for parts, block in zip((self.parts, self.emb_parts), rows, strict=False):
+                parts.append(block)
+
+    def discard(self) -> None:
+        for writer in self.writers:
+            writer.discard()
+
+    def result(self) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """The whole run's rows: read-only memory maps of the published files, or joined arrays."""
+        if self.writers:
+            arrays = [np.load(writer.publish(), mmap_mode="r") for writer in self.writers]
+        else:
+            arrays = [np.concatenate(parts) for parts in (self.parts, self.emb_parts)[:1 + self.with_embeddings]]
+        return (arrays[0], arrays[1]) if self.with_embeddings else arrays[0]
+
+
+@dataclass
+class _ChunkPlan:
+    """One chunk's lookup: the rows the cache held, and the texts left to score."""
+
+    texts: list[str]
+    hashes: list[bytes]
+    logits: np.ndarray | None  # (n, k) from the cache, NaN where missing; None when nothing was cached
+    embeddings: np.ndarray | None
+    missing: np.ndarray  # bool per text: not in the cache
+    to_score: dict[bytes, int]  # hash -> position of its first missing occurrence, in order
+
+    @property
+    def n_cached(self) -> int:
+        return int((~self.missing).sum())
+
+    @property
+    def n_repeats(self) -> int:
+        """Missing texts that repeat an earlier missing text of this chunk (they get its row)."""
+        return int(self.missing.sum()) - len(self.to_score)
+
+
+def _plan_chunk(chunk: list[str], cache: LogitCache | None, fingerprint: str, with_embeddings: bool) -> _ChunkPlan:
+    """Look a chunk up in the cache and list each distinct missing text once."""
+    hashes = [text_hash(t) for t in chunk]
+    if cache is not None:
+        z, e, missing = cache.get_many(fingerprint, hashes, with_embeddings=with_embeddings)
+    else:
+        z, e, missing = None, None, np.ones(len(chunk), dtype=bool)
+    to_score: dict[bytes, int] = {}
+    for i in np.flatnonzero(missing):
+        to_score.setdefault(hashes[i], int(i))
+    return _ChunkPlan(chunk, hashes, z, e, missing, to_score)
+
+
+def _score_missing(teacher, plan: _ChunkPlan, with_embeddings: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """One forward pass per distinct missing text, however often it repeats."""
+    out = teacher.predict_logits([plan.texts[i] for i in plan.to_score.values()], return_embeddings=with_embeddings)
+    return out if with_embeddings else (out, None)
+
+
+def _fill(cached: np.ndarray | None, new: np.ndarray, plan: _ChunkPlan) -> np.ndarray:
+    """``cached`` with every missing text given the scored row of its text (repeats share their first's row)."""
+    rows = cached if cached is not None else np.full((len(plan.texts), new.shape[1]), np.nan, dtype=np.float32)
+    row_of = {h: j for j, h in enumerate(plan.to_score)}
+    where = np.flatnonzero(plan.missing)
+    rows[where] = new[[row_of[plan.hashes[i]] for i in where]]
+    return rows
+
+
+def _label_chunk(teacher, chunk: list[str], cache: LogitCache | None, fingerprint: str, with_embeddings: bool,
+                 counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits (and embeddings) for one chunk: cached rows, the rest scored and committed to the cache."""
+    plan = _plan_chunk(chunk, cache, fingerprint, with_embeddings)
+    z, e = plan.logits, plan.embeddings
+    if plan.to_score:
+        new_z, new_e = _score_missing(teacher, plan, with_embeddings)
+        if cache is not None:  # committed before the next chunk is read: a kill loses one chunk at most
+            cache.put_many(fingerprint, list(plan.to_score), new_z, new_e)
+        z = _fill(z, new_z, plan)
+        if with_embeddings:
+            e = _fill(e, new_e, plan)
+    counts["n"] += len(chunk)
+    counts["cached"] += plan.n_cached
+    counts["scored"] += len(plan.to_score)
+    counts["duplicates"] += plan.n_repeats
+    return z, e
+
+
+def _check_arguments(texts: Iterable[str], chunk_size: int, total: int | None) -> int | None:
+    """Reject a bad chunk size or a bare string; return the number of texts when it is known."""
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be positive, got {chunk_size}")
+    if isinstance(texts, str):
+        raise InputError(f"texts must be an iterable of strings, not a single string; wrap it: [{texts[:30]!r}...]")
+    if total is None and hasattr(texts, "__len__"):
+        total = len(texts)  # type: ignore[arg-type]
+    return total
+
+
+def _label_chunks(teacher, texts: Iterable[str], cache: LogitCache | None, sinks: _RowSinks, chunk_size: int,
+                  bar, counts: dict[str, int]) -> None:
+    """Label ``texts`` chunk by chunk into ``sinks``, counting into ``counts`` and advancing ``bar``."""
+    fingerprint = teacher.fingerprint
+    # one bar for the whole run; the teacher's per-chunk bar would flicker under it
+    inner_progress, teacher.progress = teacher.progress, False
+    try:
+        for chunk in _chunks(texts, chunk_size):
+            _check_chunk(chunk, counts["n"])
+            sinks.write(*_label_chunk(teacher, chunk, cache, fingerprint, sinks.with_embeddings, counts))
+            bar.update(len(chunk))
+            bar.set_postfix(cached=counts["cached"], scored=counts["scored"], refresh=False)
+    finally:
+        teacher.progress = inner_progress
+
+
 def label_texts(
     teacher,
     texts: Iterable[str],
@@ -130,7 +270,9 @@ def label_texts(
     return_embeddings : bool
         Also return mean-pooled last-layer embeddings ``(n, d)``.
     progress : bool
-        Show a progress bar (with cache hits and newly scored counts).
+        Show a progress bar (with cache hits and newly scored counts). Into
+        a file rather than a terminal it redraws only every 30 s and ends
+        with one summary line; a summary is also logged at INFO level.
     out_path : path, optional
         Write the logits to this ``.npy`` file (atomically: a temporary file
         is renamed over it at the end) and return a read-only memory map of
@@ -157,96 +299,28 @@ def label_texts(
     >>> from bert2sk.teacher import Teacher  # doctest: +SKIP
     >>> z = label_texts(Teacher.from_pretrained("my-teacher"), open("texts.txt"), "cache.sqlite")  # doctest: +SKIP
     """
-    if chunk_size < 1:
-        raise InputError(f"chunk_size must be positive, got {chunk_size}")
-    if isinstance(texts, str):
-        raise InputError(f"texts must be an iterable of strings, not a single string; wrap it: [{texts[:30]!r}...]")
-    if total is None and hasattr(texts, "__len__"):
-        total = len(texts)  # type: ignore[arg-type]
+    total = _check_arguments(texts, chunk_size, total)
     counts = {"n": 0, "cached": 0, "scored": 0, "duplicates": 0}
-    fingerprint = teacher.fingerprint
+    started = time.perf_counter()
     cache = LogitCache(cache_path) if cache_path is not None else None
-    writer = emb_writer = None
-    if out_path is not None:
-        out_path = Path(out_path)
-        writer = _NpyRowWriter(out_path)
-        if return_embeddings:
-            emb_path = Path(embeddings_out_path) if embeddings_out_path else out_path.with_name(
-                out_path.name.removesuffix(".npy") + ".embeddings.npy")
-            emb_writer = _NpyRowWriter(emb_path)
-    parts: list[np.ndarray] = []
-    emb_parts: list[np.ndarray] = []
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, desc="teacher labelling", unit="doc", disable=not progress, dynamic_ncols=True)
-    # one bar for the whole run; the teacher's per-chunk bar would flicker under it
-    inner_progress, teacher.progress = teacher.progress, False
     try:
-        for chunk in _chunks(texts, chunk_size):
-            _check_chunk(chunk, counts["n"])
-            hashes = [text_hash(t) for t in chunk]
-            if cache is not None:
-                z, e, missing = cache.get_many(fingerprint, hashes, with_embeddings=return_embeddings)
-            else:
-                z, e, missing = None, None, np.ones(len(chunk), dtype=bool)
-            counts["cached"] += int((~missing).sum())
-            # one forward pass per distinct missing text, however often it repeats
-            first: dict[bytes, int] = {}
-            for i in np.flatnonzero(missing):
-                first.setdefault(hashes[i], int(i))
-            counts["duplicates"] += int(missing.sum()) - len(first)
-            if first:
-                rows = list(first.values())
-                out = teacher.predict_logits([chunk[i] for i in rows], return_embeddings=return_embeddings)
-                new_z, new_e = out if return_embeddings else (out, None)
-                if cache is not None:
-                    cache.put_many(fingerprint, list(first), new_z, new_e)
-                counts["scored"] += len(rows)
-                if z is None:
-                    z = np.full((len(chunk), new_z.shape[1]), np.nan, dtype=np.float32)
-                if return_embeddings and e is None:
-                    e = np.full((len(chunk), new_e.shape[1]), np.nan, dtype=np.float32)
-                where = {h: j for j, h in enumerate(first)}
-                for i in np.flatnonzero(missing):
-                    j = where[hashes[i]]
-                    z[i] = new_z[j]
-                    if return_embeddings:
-                        e[i] = new_e[j]
-            counts["n"] += len(chunk)
-            if writer is not None:
-                writer.write(z)
-                if emb_writer is not None:
-                    emb_writer.write(e)
-            else:
-                parts.append(z)
-                if return_embeddings:
-                    emb_parts.append(e)
-            bar.update(len(chunk))
-            bar.set_postfix(cached=counts["cached"], scored=counts["scored"], refresh=False)
-    except BaseException:
-        for w in (writer, emb_writer):
-            if w is not None:
-                w.discard()
-        raise
+        sinks = _RowSinks(out_path, embeddings_out_path, return_embeddings)
+        try:
+            with progress_bar(total, "teacher labelling", progress) as bar:
+                _label_chunks(teacher, texts, cache, sinks, chunk_size, bar, counts)
+            if counts["n"] == 0:
+                raise InputError("texts is empty; pass at least one text")
+        except BaseException:
+            sinks.discard()
+            raise
     finally:
-        teacher.progress = inner_progress
-        bar.close()
         if cache is not None:
             cache.close()
         if stats is not None:
             stats.update(counts)
-    if counts["n"] == 0:
-        for w in (writer, emb_writer):
-            if w is not None:
-                w.discard()
-        raise InputError("texts is empty; pass at least one text")
-    if writer is not None:
-        logits = np.load(writer.publish(), mmap_mode="r")
-        if emb_writer is not None:
-            return logits, np.load(emb_writer.publish(), mmap_mode="r")
-        return logits
-    logits = np.concatenate(parts)
-    return (logits, np.concatenate(emb_parts)) if return_embeddings else logits
+    logger.info("teacher labelling: %d texts, %d from the cache, %d scored, %d repeats, in %.1f s",
+                counts["n"], counts["cached"], counts["scored"], counts["duplicates"], time.perf_counter() - started)
+    return sinks.result()
 
 
 def iter_text_column(path: str | os.PathLike, text_column: str = "text") -> Iterator[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -19,9 +20,46 @@ from .._validation import check_texts
 from ..errors import InputError, ModelFileError
 from ..runtime import cpu_supports_bf16, resolve_dtype
 
-__all__ = ["Teacher", "packaged_encoder_path", "cpu_supports_bf16", "task_from_config"]
+__all__ = ["Teacher", "packaged_encoder_path", "cpu_supports_bf16", "task_from_config", "progress_bar"]
 
 TRUNCATIONS = ("head+tail", "head", "tail")
+#: Seconds between redraws of a progress bar written to a file rather than a terminal.
+LOG_REDRAW_SECONDS = 30.0
+
+
+def progress_bar(total: int | None, desc: str, enabled: bool = True, *, leave: bool = True, unit: str = "doc"):
+    """A tqdm bar that redraws freely on a terminal and rarely into a log file.
+
+    Redirected to a file, every redraw is one more line of output (hundreds
+    for a long run), so there the bar redraws at most every
+    :data:`LOG_REDRAW_SECONDS` and always keeps its final state as a summary
+    line, whatever ``leave`` says. Notebook widgets redraw in place and are
+    left as they are.
+
+    Parameters
+    ----------
+    total : int or None
+        Expected count (``None``: unknown, no ETA).
+    desc : str
+        Label in front of the bar.
+    enabled : bool
+        ``False`` gives a silent bar (same methods, no output).
+    leave : bool
+        Keep the bar on a terminal once closed.
+    unit : str
+        What is counted.
+
+    Returns
+    -------
+    tqdm.tqdm
+        Use as a context manager, or call ``close()``.
+    """
+    from tqdm.auto import tqdm
+
+    widget = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
+    live = widget or bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=leave or not live,
+                mininterval=0.1 if live else LOG_REDRAW_SECONDS, dynamic_ncols=live)
 
 
 def packaged_encoder_path() -> str:
@@ -308,10 +346,9 @@ class Teacher:
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(texts), desc=desc, unit="doc", disable=not self.progress, leave=False)
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype == "bf16"):
+            bar = progress_bar(len(texts), desc, self.progress, leave=False)
+            with bar, torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                             enabled=self.dtype == "bf16"):
                 for idx, input_ids, mask in iter_batches(ids, self.batch_size, self.tokenizer.pad_token_id):
                     out = self.model(input_ids=input_ids, attention_mask=mask,
                                      output_hidden_states=return_embeddings)
@@ -322,7 +359,6 @@ class Teacher:
                     if emb is not None:
                         emb[idx] = mean_pool(out.hidden_states[-1], mask)
                     bar.update(len(idx))
-            bar.close()
         finally:
             if self.threads:
                 torch.set_num_threads(old_threads)
