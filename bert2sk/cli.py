@@ -6,6 +6,7 @@ on any command explains it.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -38,6 +39,20 @@ DataArg = Annotated[str, typer.Argument(
 TextCol = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
 LabelCol = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+class _ConsoleHandler(logging.Handler):
+    """bert2sk's progress messages, printed like the rest of the command's output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(escape(self.format(record)))
+
+
+def _show_progress_messages(quiet: bool = False) -> None:
+    log = logging.getLogger("bert2sk")
+    if not any(isinstance(h, _ConsoleHandler) for h in log.handlers):
+        log.addHandler(_ConsoleHandler())
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _load(spec: str, split: str, text_column: str = "text", label_column: str = "label", task: str | None = None,
@@ -126,10 +141,12 @@ def demo(
     from .demo import DemoSettings, run_demo
 
     t0 = time.perf_counter()
+    _show_progress_messages(quiet)
     result, report, students = run_demo(out, DemoSettings(n_labels=labels, n_docs=docs), progress=not quiet,
-                                        log=lambda m: console.print(escape(m)), retrain=retrain)
+                                        retrain=retrain)
     _print_summary(result)
-    console.print(f"students saved in {escape(str(students))}")
+    where = escape(str(out))
+    console.print(f"study and students saved in {where} (re-render: bert2sk report --study {where})")
     console.print(f"report: [bold green]{escape(str(report.resolve()))}[/]  ({time.perf_counter() - t0:.0f}s)")
 
 
@@ -202,6 +219,7 @@ def label(
 
 def _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature, alpha,
            max_length, quiet, cache, explain_class=None, dev=None):
+    _show_progress_messages(quiet)
     from .study import run_study
     from .teacher import Teacher
 
@@ -224,7 +242,7 @@ def _study(train, test, teacher, labels, text_column, label_column, families, fe
 
     return run_study(t, tr, te, dev=dv, families=_csv(families), features=_csv(features), kinds=_csv(kinds),
                      temperature=temperature, alpha=alpha, cache_path=cache or cache_dir() / "logits.sqlite",
-                     scenario=scenario, progress=not quiet, log=lambda m: console.print(escape(m)))
+                     scenario=scenario, progress=not quiet)
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -253,45 +271,46 @@ def distill(
     docs: int = 20,
     quiet: Quiet = False,
 ) -> None:
-    """Train baselines and distilled students, measure them all, save them (and the report)."""
-    import numpy as np
+    """Train baselines and distilled students, measure them all, save the study (and the report).
 
-    from .persistence import save_student
+    OUT receives the whole study: results.csv, RESULTS.md, every student (students/*.skops with a JSON card
+    holding its metrics and thresholds), the test predictions and the teacher's test logits, so that
+    `bert2sk report --study OUT` re-renders it without the teacher.
+    """
+    from .study import save_study
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
                     alpha, max_length, quiet, cache, dev=dev)
-    out.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out / "results.csv")
-    for name, entry in result.models.items():
-        if entry.scorer is not None:
-            save_student(out / "students" / name.replace(" · ", "-").replace(" ", "_"), entry.scorer, {
-                "name": name, "role": entry.role, "family": entry.family, "kind": entry.kind,
-                "features": entry.features, "task": result.task, "label_names": list(result.label_names),
-                "teacher": result.teacher_source, "teacher_fingerprint": result.teacher_fingerprint,
-                **({"thresholds": np.broadcast_to(entry.thresholds, (len(result.label_names),)).tolist()}
-                   if result.task == "multilabel" else {})})
+    save_study(result, out)
     _print_summary(result)
+    console.print(f"study saved in {escape(str(out))}")
     if report:
         from .report import write_report
 
         path = write_report(result, out / "report.html", n_docs=docs)
-        console.print(f"report: [bold green]{escape(str(Path(path).resolve()))}[/]")
+        console.print(f"report: [bold green]{escape(str(path))}[/]")
 
 
 @app.command("report")
 def report_cmd(
-    train: DataArg,
-    teacher: Annotated[str, typer.Option(help="Teacher model directory (or hub id).")],
-    test: Annotated[str, typer.Option(help="Labelled held-out data.")],
-    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("bert2sk-report.html"),
-    labels: Annotated[int | None, typer.Option(help="Keep only this many train labels.")] = None,
+    train: Annotated[str | None, typer.Argument(
+        help="Old form: training data to run a study on first. Prefer `bert2sk distill` then --study.")] = None,
+    study: Annotated[Path | None, typer.Option(help="A saved study folder (written by distill or demo).")] = None,
+    teacher: Annotated[str | None, typer.Option(
+        help="The study's teacher (folder or hub id): adds LIME on the teacher; the old form needs it.")] = None,
+    test: Annotated[str | None, typer.Option(help="Old form: labelled held-out data.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="The HTML file to write (default: STUDY/report.html, or bert2sk-report.html).")] = None,
+    labels: Annotated[int | None, typer.Option(help="Old form: keep only this many train labels.")] = None,
     dev: Annotated[str | None, typer.Option(
-        help="Labelled validation data; multilabel decision thresholds are tuned on it (never on --test).")] = None,
+        help="Old form: labelled validation data for multilabel thresholds (never --test).")] = None,
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
     families: str = "linear,tree,svm",
     features: str = "tfidf,embeddings",
     kinds: str = "regression,soft",
+    temperature: float = 1.0,
+    alpha: float = 0.0,
     docs: Annotated[int, typer.Option(help="Documents explained.")] = 20,
     teacher_docs: Annotated[int, typer.Option(help="Of those, explained with LIME on the teacher too.")] = 3,
     explain_class: Annotated[str | None, typer.Option(
@@ -299,13 +318,28 @@ def report_cmd(
     max_length: int = 256,
     quiet: Quiet = False,
 ) -> None:
-    """Write the self-contained HTML report comparing teacher, baselines and distilled students."""
+    """Write the self-contained HTML report of a saved study (or, old form, of a study run first)."""
     from .report import write_report
 
-    result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, 1.0, 0.0,
-                    max_length, quiet, None, explain_class, dev)
-    path = write_report(result, out, n_docs=docs, teacher_docs=teacher_docs, explain_class=explain_class)
-    console.print(f"report: [bold green]{escape(str(Path(path).resolve()))}[/]")
+    _show_progress_messages(quiet)
+    if study is not None:
+        from .study import load_study
+
+        result = load_study(study, teacher=teacher)
+        path = out or study / "report.html"
+        if explain_class is not None and explain_class not in result.label_names:
+            raise InputError(f"--explain-class {explain_class!r} is not a class of this study; the classes are "
+                             f"{list(result.label_names)[:20]}")
+    elif train is None or teacher is None or test is None:
+        raise InputError("pass --study DIR (a folder written by `bert2sk distill` or `bert2sk demo`), or TRAIN with "
+                         "--teacher and --test")
+    else:
+        result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds,
+                        temperature, alpha, max_length, quiet, None, explain_class, dev)
+        path = out or Path("bert2sk-report.html")
+    written = write_report(result, path, n_docs=docs, teacher_docs=teacher_docs if result.teacher_scorer else 0,
+                           explain_class=explain_class)
+    console.print(f"report: [bold green]{escape(str(written))}[/]")
 
 
 @app.command()

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 __all__ = ["DemoSettings", "cache_dir", "demo_teacher", "run_demo"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def _split(settings: DemoSettings):
     return load_demo_corpus().split(settings.n_test, seed=settings.seed)
 
 
-def demo_teacher(settings: DemoSettings = DemoSettings(), progress: bool = True, log=print, retrain: bool = False):
+def demo_teacher(settings: DemoSettings = DemoSettings(), progress: bool = True, retrain: bool = False):
     """The demo's teacher: fine-tuned once on the 1,600 training reviews, then reused.
 
     An interrupted first run resumes from its last checkpoint.
@@ -63,10 +66,10 @@ def demo_teacher(settings: DemoSettings = DemoSettings(), progress: bool = True,
     done = out / "bert2sk_training.json"
     if done.exists() and (out / "config.json").exists() and not retrain:
         info = json.loads(done.read_text())
-        log(f"teacher: reusing the fine-tuned MiniLM-L6 at {out}")
+        logger.info("teacher: reusing the fine-tuned MiniLM-L6 (%s in the bert2sk cache)", out.name)
         return Teacher.from_pretrained(out, max_length=settings.teacher_max_length, progress=progress), info
     train, _ = _split(settings)
-    log(f"teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {len(train):,} labelled reviews "
+    logger.info(f"teacher: fine-tuning the packaged all-MiniLM-L6-v2 on {len(train):,} labelled reviews "
         f"({settings.teacher_epochs} epochs, {settings.teacher_max_length} tokens head+tail, bf16 where the CPU "
         "has it) — first run only, cached afterwards")
     args = TrainingArguments(
@@ -80,13 +83,15 @@ def demo_teacher(settings: DemoSettings = DemoSettings(), progress: bool = True,
 
 
 def run_demo(out_dir: str | Path = "bert2sk-demo", settings: DemoSettings = DemoSettings(), progress: bool = True,
-             log=print, retrain: bool = False):
-    """Run the demo end to end; returns ``(StudyResult, report_path, students_dir)``."""
-    from .persistence import save_student
-    from .study import run_study
+             retrain: bool = False):
+    """Run the demo end to end; returns ``(StudyResult, report_path, students_dir)``.
+
+    ``out_dir`` receives the saved study (``bert2sk report --study`` re-renders it) and ``report.html``.
+    """
+    from .study import run_study, save_study
 
     out_dir = Path(out_dir)
-    teacher, info = demo_teacher(settings, progress=progress, log=log, retrain=retrain)
+    teacher, info = demo_teacher(settings, progress=progress, retrain=retrain)
     train, test = _split(settings)
     scarce = train.keep_labels(settings.n_labels, seed=settings.seed)
     scenario = (
@@ -99,30 +104,15 @@ def run_demo(out_dir: str | Path = "bert2sk-demo", settings: DemoSettings = Demo
     history = (info.get("result") or info).get("history") or []
     if history:
         last = history[-1]
-        log(f"teacher: held-out accuracy during fine-tuning {last.get('eval_accuracy', float('nan')):.3f} "
-            f"after {last.get('epoch')} epochs")
-    log(scenario)
+        logger.info(f"teacher: held-out accuracy during fine-tuning {last.get('eval_accuracy', float('nan')):.3f} "
+                    f"after {last.get('epoch')} epochs")
+    logger.info(scenario)
     result = run_study(
         teacher, scarce, test, cache_path=cache_dir() / "logits.sqlite", title="bert2sk demo: movie reviews",
-        scenario=scenario, seed=settings.seed, progress=progress, log=log,
+        scenario=scenario, seed=settings.seed, progress=progress,
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.table.to_csv(out_dir / "results.csv")
-    (out_dir / "RESULTS.md").write_text(
-        f"# {result.title}\n\n{scenario}\n\nProduced by `bert2sk demo`.\n\n{result.to_markdown()}")
-    students_dir = out_dir / "students"
-    for name, entry in result.models.items():
-        if entry.scorer is None:
-            continue
-        slug = name.replace(" · ", "-").replace(" ", "_")
-        row = result.table.loc[name]
-        save_student(students_dir / slug, entry.scorer, {
-            "name": name, "role": entry.role, "family": entry.family, "kind": entry.kind,
-            "features": entry.features, "task": result.task, "label_names": list(result.label_names),
-            "teacher": result.teacher_source, "teacher_fingerprint": result.teacher_fingerprint,
-            "metrics": {k: float(row[k]) for k in ("accuracy", "f1_macro", "roc_auc", "fidelity", "ece")},
-        })
+    save_study(result, out_dir)
     from .report import write_report
 
     report = write_report(result, out_dir / "report.html", n_docs=settings.n_docs, teacher_docs=settings.teacher_docs)
-    return result, Path(report), students_dir
+    return result, Path(report), out_dir / "students"

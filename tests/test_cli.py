@@ -114,3 +114,43 @@ def test_report_rejects_an_unknown_explain_class_before_any_work(tmp_path, tiny_
                "--explain-class", "posit1ve", "--out", str(tmp_path / "r.html"), "--quiet")
     assert res.returncode == 2 and "'posit1ve' is not a class" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def test_distill_saves_a_study_that_report_renders_without_the_teacher(tmp_path, tiny_bert):
+    """distill -> a saved study; report --study re-renders it with the teacher folder gone."""
+    import json
+    import shutil
+
+    import pandas as pd
+
+    from .conftest import sentiment_texts
+
+    texts, y = sentiment_texts(120)
+    pd.DataFrame({"text": texts[:90], "label": y[:90]}).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame({"text": texts[90:], "label": y[90:]}).to_csv(tmp_path / "test.csv", index=False)
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_bert, teacher)
+    out = tmp_path / "study"
+    dist = _run("distill", str(tmp_path / "train.csv"), "--teacher", str(teacher), "--test",
+                str(tmp_path / "test.csv"), "--labels", "30", "--out", str(out), "--features", "tfidf",
+                "--families", "linear,tree", "--no-report", "--quiet", "--max-length", "32",
+                "--cache", str(tmp_path / "c.sqlite"))
+    assert dist.returncode == 0, dist.stderr
+    card = json.loads((out / "students" / "distilled-linear-tfidf-soft_targets.card.json").read_text())
+    table = pd.read_csv(out / "results.csv", index_col="model")
+    assert card["metrics"]["accuracy"] == pytest.approx(table.loc[card["name"], "accuracy"])
+    assert card["teacher"] == "teacher" and str(tmp_path) not in json.dumps(card)
+    shutil.rmtree(teacher)
+    rep = _run("report", "--study", str(out), "--docs", "4")
+    assert rep.returncode == 0, rep.stderr
+    html = (out / "report.html").read_text()
+    assert "tree · tfidf" in html
+    assert str(tmp_path) not in html, "the report names the machine's folders"
+    # a folder that is not a study is never replaced by one
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    again = _run("distill", str(tmp_path / "train.csv"), "--teacher", str(tiny_bert), "--test",
+                 str(tmp_path / "test.csv"), "--out", str(tmp_path / "mine"), "--features", "tfidf", "--families",
+                 "linear", "--no-report", "--quiet", "--max-length", "32", "--cache", str(tmp_path / "c.sqlite"))
+    assert again.returncode == 2 and "not a bert2sk study" in again.stderr
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"

@@ -111,14 +111,34 @@ def _teacher_thresholds(result: StudyResult) -> Any:
     return None if result.task != "multilabel" else np.broadcast_to(th, (len(result.label_names),))
 
 
+#: what a study folder may hold besides a study (files that earlier versions and the report write there)
+_OURS = {"study.json", "results.csv", "RESULTS.md", "predictions.npz", "teacher", "students", "report.html"}
+
+
+def _check_replaceable(root: Path) -> None:
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise InputError(f"{root} is a file; save the study to a folder")
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in _OURS and not p.name.startswith("."))
+    if foreign:
+        raise InputError(f"{root} holds files that are not a bert2sk study ({', '.join(foreign[:3])}); "
+                         "save the study to a new or empty folder")
+
+
 def save_study(result: StudyResult, directory: str | os.PathLike) -> Path:
-    """Write ``result`` to ``directory`` (replacing a study there only once the new one is whole).
+    """Write ``result`` to ``directory``, replacing a study there only once the new one is whole.
+
+    A folder holding anything but a bert2sk study is refused, never replaced;
+    a report of the previous study there goes with it (write a new one).
 
     Examples
     --------
     See :func:`load_study`.
     """
-    return atomic_dir(directory, lambda tmp: _write_study(result, tmp))
+    root = Path(directory)
+    _check_replaceable(root)
+    return atomic_dir(root, lambda tmp: _write_study(result, tmp))
 
 
 def _read_meta(root: Path) -> dict[str, Any]:
