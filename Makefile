@@ -9,10 +9,15 @@ test:
 	@scripts/setup.sh --test
 	@HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -m "not slow" -q
 
+# ruff comes with the test tools: scripts/setup.sh --test (or make test) installs it.
 lint:
+	@test -x .venv/bin/ruff || { echo "make lint: no .venv/bin/ruff; run scripts/setup.sh --test first"; exit 1; }
 	@.venv/bin/ruff check bert2sk tests benchmarks examples
 
+# Each benchmark prints and saves its result to reports/benchmarks/NAME.txt. The demo teacher
+# (fine-tuned once by make demo) is the trained teacher. Needs .venv (make demo or make test sets it up);
+# long: run it on an otherwise idle machine.
 bench:
-	@.venv/bin/python benchmarks/labelling.py
-	@.venv/bin/python benchmarks/explain.py
-	@.venv/bin/python benchmarks/multioutput.py
+	@HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/labelling.py --teacher demo
+	@HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/explain.py --teacher demo
+	@HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/multioutput.py
