@@ -13,9 +13,8 @@ import sys
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from bert2sk import DistilledClassifier, Teacher, TfidfFeatures, load_demo_corpus, make_baseline
+from bert2sk import DistilledClassifier, Teacher, TfidfFeatures, explain_text, load_demo_corpus, make_baseline
 from bert2sk.demo import DemoSettings, cache_dir
-from bert2sk.explain import explain
 from bert2sk.metrics import evaluate
 
 
@@ -39,7 +38,7 @@ def main() -> None:
                      test.labels, "binary", z_test)
     print(table[["accuracy", "f1_macro", "roc_auc", "fidelity", "ece"]].round(3))
 
-    attribution = explain(student, test.texts[0], class_names=["neg", "pos"])
+    attribution = explain_text(student, test.texts[0], class_names=["neg", "pos"])
     print("\nwhy the student decided on the first test review:")
     for term, weight in attribution.top(8):
         print(f"  {term:>15} {weight:+.3f}")

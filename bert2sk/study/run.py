@@ -59,8 +59,8 @@ def _check_corpora(teacher: Any, train: Corpus, test: Corpus, dev: Corpus | None
         raise InputError("train and test corpora must share the task and the label names")
     needing = [f for f in features if get_kind(f).needs_model]
     if needing and not _can_score(teacher):
-        raise InputError(f"{', '.join(needing)} students need the teacher's model, and stored scores have none; "
-                         "load the teacher model, or pass features=('tfidf',)")
+        raise InputError(f"{', '.join(needing)} students need the teacher's model (its encoder), and stored scores "
+                         "have none; load the teacher model, or pass features=('tfidf',)")
     if len(teacher.label_names) != len(train.label_names):
         raise InputError(
             f"the teacher has {len(teacher.label_names)} outputs but the corpus {len(train.label_names)} labels; "
