@@ -11,7 +11,7 @@ import pytest
 
 from bert2sk.errors import InputError
 from bert2sk.teacher import Callback, distillation_loss, fit_classifier, seed_everything
-from bert2sk.teacher.loop import predict_logits
+from bert2sk.teacher.evaluation import predict_logits
 from bert2sk.teacher.model import encode_texts, load_tokenizer_and_model
 
 from .conftest import build_tiny_bert, sentiment_texts

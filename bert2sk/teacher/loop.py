@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
-import hashlib
-import itertools
 import json
 import math
 import random
@@ -46,10 +44,12 @@ from .checkpoints import (
     sweep_stale_checkpoints,
     write_checkpoint,
 )
+from .evaluation import eval_scores, evaluate
+from .examples import Examples, all_labelled, collate, epoch_batches, fingerprint, make_examples, pad_token_id
 from .losses import TASKS, classification_loss
-from .model import encode_texts, task_from_config
+from .model import task_from_config
 
-__all__ = ["FitResult", "eval_scores", "fit_classifier", "predict_logits", "seed_everything"]
+__all__ = ["FitResult", "fit_classifier", "seed_everything"]
 
 #: ``loss(logits, targets, labels) -> scalar tensor``: the mean over the batch's rows.
 LossFn = Callable[..., Any]
@@ -98,172 +98,6 @@ class FitResult:
     resumed_from_step: int = 0
 
 
-@dataclass
-class _Examples:
-    """Token ids with their hard labels and soft targets (either may be None)."""
-
-    ids: list[list[int]]
-    labels: np.ndarray | None = None
-    targets: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    @functools.cached_property
-    def lengths(self) -> np.ndarray:
-        return np.array([len(x) for x in self.ids])
-
-
-def _token_ids(tokenizer, texts: Sequence, args: TrainingArguments, what: str) -> list[list[int]]:
-    """Token ids of ``texts``: tokenised here when they are strings, taken as they are when already ids."""
-    if len(texts) == 0:
-        raise InputError(f"{what} is empty; the loop needs at least one text")
-    if all(isinstance(t, str) for t in texts):
-        return encode_texts(tokenizer, list(texts), args.max_length, args.truncation)
-    try:
-        ids = [[int(i) for i in row] for row in texts]
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be strings or lists of token ids (one per text)") from None
-    if min(len(row) for row in ids) == 0:
-        raise InputError(f"{what} has a text with no token ids; tokenise with special tokens (e.g. [CLS] [SEP])")
-    return ids
-
-
-def _check_labels(labels, n: int, k: int, task: str, what: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    shape = (n, k) if task == "multilabel" else (n,)
-    if labels.shape != shape:
-        raise InputError(f"{what} has shape {labels.shape}; {task} needs {shape} (texts x labels the model has)")
-    if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
-        raise InputError(f"{what} must hold class codes (or 0/1 for multilabel), not fractions; "
-                         "soft scores go in targets=")
-    hi = 1 if task == "multilabel" else k - 1
-    if labels.size and (labels.min() < -1 or labels.max() > hi):
-        raise InputError(f"{what} must lie in [-1, {hi}] (-1 = unlabelled), got [{labels.min()}, {labels.max()}]")
-    return labels.astype(np.int64)
-
-
-def _examples(tokenizer, texts, args, labels, targets, k: int, task: str, what: str) -> _Examples:
-    """Tokenise and check the texts, labels and targets of one split."""
-    ids = _token_ids(tokenizer, texts, args, what)
-    n = len(ids)
-    if labels is None and targets is None:
-        raise InputError(f"{what} needs labels= (hard labels), targets= (a teacher's logits) or both")
-    if labels is not None:
-        labels = _check_labels(labels, n, k, task, f"labels of {what}")
-    if targets is not None:
-        targets = np.asarray(targets, dtype=np.float32)
-        if targets.shape != (n, k) or not np.isfinite(targets).all():
-            raise InputError(f"targets of {what} must be finite logits of shape {(n, k)}, got shape {targets.shape}")
-    return _Examples(ids, labels, targets)
-
-
-def _fingerprint(data: _Examples, task: str) -> str:
-    """sha256 of token ids, labels and targets: a resumed run must see the same examples."""
-    h = hashlib.sha256(task.encode())
-    h.update(np.asarray(data.lengths, dtype=np.int64).tobytes())
-    h.update(np.fromiter(itertools.chain.from_iterable(data.ids), dtype=np.int64).tobytes())
-    for name, arr in (("labels", data.labels), ("targets", data.targets)):
-        if arr is not None:
-            h.update(name.encode())
-            h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
-
-
-def _epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """Length-bucketed batches in an order that depends only on (seed, epoch).
-
-    Texts are shuffled, cut into pools of 50 batches, sorted by length inside
-    each pool (batches of similar lengths pad little), and the batches shuffled
-    again so the model does not see lengths in order.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    pool = batch_size * 50
-    batches = []
-    for start in range(0, len(order), pool):
-        part = order[start:start + pool]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def _collate(ids: list[list[int]], idx: np.ndarray, pad_id: int):
-    import torch
-
-    width = max(len(ids[i]) for i in idx)
-    input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(idx), width), dtype=torch.long)
-    for row, i in enumerate(idx):
-        input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-        mask[row, : len(ids[i])] = 1
-    return input_ids, mask
-
-
-def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-
-def _evaluate(model, ids, labels, batch_size: int, pad_id: int, bf16: bool, task: str):
-    """Logits of every text (in input order) and, given labels, the mean hard-label loss."""
-    import torch
-
-    model.eval()
-    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
-    total, n = 0.0, 0
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        for start in range(0, len(order), batch_size * 2):
-            idx = order[start:start + batch_size * 2]
-            input_ids, mask = _collate(ids, idx, pad_id)
-            z = model(input_ids=input_ids, attention_mask=mask).logits.float()
-            if labels is not None:
-                total += float(classification_loss(z, None, torch.as_tensor(labels[idx]), task)) * len(idx)
-                n += len(idx)
-            out[idx] = z.numpy()
-    return out, (total / max(n, 1) if labels is not None else None)
-
-
-def predict_logits(model, tokenizer, texts: Sequence, args: TrainingArguments) -> np.ndarray:
-    """Logits of ``texts`` (strings or token ids) under the loop's tokenisation, batching and precision.
-
-    Parameters
-    ----------
-    model : transformers sequence-classification model
-    tokenizer : its tokenizer
-    texts : sequence of str, or of lists of token ids
-    args : TrainingArguments
-        ``max_length``, ``truncation``, ``batch_size`` and ``dtype`` are used.
-
-    Returns
-    -------
-    ndarray of shape (n_texts, num_labels), float32
-    """
-    ids = _token_ids(tokenizer, texts, args, "texts")
-    bf16 = resolve_dtype(args.dtype) == "bf16"
-    return _evaluate(model, ids, None, args.batch_size, _pad_id(tokenizer), bf16, "binary")[0]
-
-
-def eval_scores(logits: np.ndarray, labels: np.ndarray, task: str, thresholds=None) -> dict:
-    """``eval_accuracy`` and ``eval_f1`` (binary: positive class; multiclass: macro; multilabel: micro).
-
-    Multilabel decisions are ``sigmoid(logit) >= threshold`` (0.5 unless ``thresholds`` is given)
-    and accuracy is exact-set accuracy.
-    """
-    from sklearn.metrics import accuracy_score, f1_score
-
-    if task == "multilabel":
-        th = np.asarray(thresholds if thresholds is not None else [0.5] * labels.shape[1])
-        pred = (1 / (1 + np.exp(-logits)) >= th).astype(int)
-        return {"eval_accuracy": float(accuracy_score(labels, pred)),
-                "eval_f1": float(f1_score(labels, pred, average="micro", zero_division=0))}
-    pred = logits.argmax(1)
-    avg = "binary" if task == "binary" else "macro"
-    return {"eval_accuracy": float(accuracy_score(labels, pred)),
-            "eval_f1": float(f1_score(labels, pred, average=avg, zero_division=0))}
-
-
 def _optimizer(model, args: TrainingArguments, total_steps: int):
     """AdamW (no decay on biases and norms) with linear warm-up then linear decay to 0."""
     import torch
@@ -288,15 +122,15 @@ def _optimizer(model, args: TrainingArguments, total_steps: int):
 class _Run:
     """One session of the loop: model, optimiser, schedule, data and state, checkpointed as it goes."""
 
-    def __init__(self, model, tokenizer, args: TrainingArguments, train: _Examples, ev: _Examples | None,
+    def __init__(self, model, tokenizer, args: TrainingArguments, train: Examples, ev: Examples | None,
                  loss: LossFn, task: str, callbacks: Sequence, run_info: dict) -> None:
         self.model, self.tokenizer, self.args = model, tokenizer, args
         self.train, self.ev, self.loss, self.task = train, ev, loss, task
         self.callbacks = list(callbacks)
         # through JSON, so values compare equal to what a checkpoint read back holds (tuples become lists)
-        self.run_info = json.loads(json.dumps({**run_info, "data_fingerprint": _fingerprint(train, task)}))
+        self.run_info = json.loads(json.dumps({**run_info, "data_fingerprint": fingerprint(train, task)}))
         self.out = Path(args.output_dir).expanduser()
-        self.pad_id = _pad_id(tokenizer)
+        self.pad_id = pad_token_id(tokenizer)
         self.bf16 = resolve_dtype(args.dtype) == "bf16"
         per_epoch = math.ceil(math.ceil(len(train) / args.batch_size) / args.grad_accum)
         self.state = TrainerState(args.epochs, per_epoch, per_epoch * args.epochs, self.out)
@@ -345,7 +179,7 @@ class _Run:
 
     def _epoch(self) -> None:
         st, args = self.state, self.args
-        batches = _epoch_batches(self.train.lengths, args.batch_size, args.seed, st.epoch)
+        batches = epoch_batches(self.train.lengths, args.batch_size, args.seed, st.epoch)
         self.model.train()
         for s in range(st.step_in_epoch, st.steps_per_epoch):
             self._optimizer_step(batches[s * args.grad_accum:(s + 1) * args.grad_accum])
@@ -370,7 +204,7 @@ class _Run:
         n_group = sum(len(b) for b in group)
         self.optimizer.zero_grad(set_to_none=True)
         for idx in group:
-            input_ids, mask = _collate(self.train.ids, idx, self.pad_id)
+            input_ids, mask = collate(self.train.ids, idx, self.pad_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits
             # weight by rows so a short last batch counts for what it holds
@@ -390,7 +224,7 @@ class _Run:
         if self.ev is None:
             score = float(st.epoch)  # nothing held out: the latest epoch is the best we know
         else:
-            z, row["eval_loss"] = _evaluate(self.model, self.ev.ids, self.ev.labels, self.args.batch_size,
+            z, row["eval_loss"] = evaluate(self.model, self.ev.ids, self.ev.labels, self.args.batch_size,
                                             self.pad_id, self.bf16, self.task)
             row.update(eval_scores(z, self.ev.labels, self.task))
             score = row["eval_f1"] if self.task == "multilabel" else row["eval_accuracy"]
@@ -422,18 +256,14 @@ class _Run:
                          extra=lambda folder: self._emit("on_checkpoint", folder))
 
 
-def _train_loss(loss: LossFn | None, train: _Examples, task: str) -> LossFn:
+def _train_loss(loss: LossFn | None, train: Examples, task: str) -> LossFn:
     """The loss to minimise: the caller's, or cross-entropy on hard labels (which then every text needs)."""
     if loss is not None:
         return loss
-    if train.labels is None or not _all_labelled(train.labels):
+    if train.labels is None or not all_labelled(train.labels):
         raise InputError("without a loss= the loop learns from hard labels, so every text needs one; drop the "
                          "unlabelled texts (-1), or give targets= and a loss= that uses them (distillation_loss)")
     return functools.partial(classification_loss, task=task)
-
-
-def _all_labelled(labels: np.ndarray) -> bool:
-    return bool((labels >= 0).all())
 
 
 def fit_classifier(model, tokenizer, texts: Sequence, args: TrainingArguments, *, targets=None, labels=None,
@@ -519,12 +349,12 @@ def fit_classifier(model, tokenizer, texts: Sequence, args: TrainingArguments, *
     if task not in TASKS:
         raise InputError(f"task must be one of {TASKS}, got {task!r}")
     k = model.config.num_labels
-    train = _examples(tokenizer, texts, args, labels, targets, k, task, "texts")
+    train = make_examples(tokenizer, texts, args, labels, targets, k, task, "texts")
     loss = _train_loss(loss, train, task)
     ev = None
     if eval_texts is not None:
-        ev = _examples(tokenizer, eval_texts, args, eval_labels, None, k, task, "eval_texts")
-        if ev.labels is None or not _all_labelled(ev.labels):
+        ev = make_examples(tokenizer, eval_texts, args, eval_labels, None, k, task, "eval_texts")
+        if ev.labels is None or not all_labelled(ev.labels):
             raise InputError("eval_labels must give every eval text a label (no -1); drop the unlabelled ones")
     out = Path(args.output_dir).expanduser()
     sweep_stale_checkpoints(out)

@@ -30,7 +30,8 @@ from ..targets import sigmoid, tune_thresholds
 from .arguments import TrainingArguments
 from .callbacks import Callback
 from .checkpoints import CHECKPOINT, publish_model, read_checkpoint_state, remove_checkpoints, sweep_stale_checkpoints
-from .loop import FitResult, eval_scores, fit_classifier, predict_logits, seed_everything
+from .evaluation import eval_scores, predict_logits
+from .loop import FitResult, fit_classifier, seed_everything
 from .model import Teacher, load_tokenizer_and_model
 
 __all__ = ["ENCODER_MODEL_TYPES", "TrainResult", "TrainingArguments", "corpus_fingerprint", "train_teacher"]
