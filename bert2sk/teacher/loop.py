@@ -127,8 +127,10 @@ class _Run:
         self.model, self.tokenizer, self.args = model, tokenizer, args
         self.train, self.ev, self.loss, self.task = train, ev, loss, task
         self.callbacks = list(callbacks)
-        # through JSON, so values compare equal to what a checkpoint read back holds (tuples become lists)
-        self.run_info = json.loads(json.dumps({**run_info, "data_fingerprint": fingerprint(train, task)}))
+        try:  # through JSON, so values compare equal to what a checkpoint read back holds (tuples become lists)
+            self.run_info = json.loads(json.dumps({**run_info, "data_fingerprint": fingerprint(train, task)}))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"run_info must hold JSON values (str, numbers, lists, dicts): {exc}") from None
         self.out = Path(args.output_dir).expanduser()
         self.pad_id = pad_token_id(tokenizer)
         self.bf16 = resolve_dtype(args.dtype) == "bf16"
@@ -147,8 +149,8 @@ class _Run:
                              f"({saved.get('args')}); use the same settings or resume=False")
         for key, value in self.run_info.items():
             if key in saved and saved[key] != value:
-                raise InputError(f"cannot resume {ckpt}: its {key} differs from this run's (other texts, labels or "
-                                 "targets); pass the same data, or resume=False to start again")
+                raise InputError(f"cannot resume {ckpt}: its {key} differs from this run's (data_fingerprint: the "
+                                 "token ids, labels and targets); pass the same, or resume=False to start again")
         restore_checkpoint(self.out, self.model, self.optimizer, self.scheduler)
         self.state.load_json(saved)
 
@@ -340,9 +342,13 @@ def fit_classifier(model, tokenizer, texts: Sequence, args: TrainingArguments, *
         tokenizer, student = load_tokenizer_and_model(path, num_labels=k)
         loss = functools.partial(distillation_loss, task="binary", alpha=0.5, temperature=2.0)
         fit = fit_classifier(student, tokenizer, x, args, targets=z_t, labels=y, loss=loss,
-                             eval_texts=x_dev, eval_labels=y_dev, resume=True)
-        publish_model(out, student, tokenizer, "bert2sk_student.json", {...})
-        remove_checkpoints(out)
+                             eval_texts=x_dev, eval_labels=y_dev, resume=True,
+                             run_info={"teacher": teacher_fingerprint}, desc="distilling student")
+        publish_model(args.output_dir, student, tokenizer, "bert2sk_student.json", {...})
+        remove_checkpoints(args.output_dir)
+
+    (``load_tokenizer_and_model`` is in :mod:`bert2sk.teacher.model`; ``publish_model`` and
+    ``remove_checkpoints`` in :mod:`bert2sk.teacher.checkpoints`.)
     """
     args.validate()
     task = task or task_from_config(model.config)

@@ -100,6 +100,7 @@ def corpus_fingerprint(corpus) -> str:
         h.update(np.ascontiguousarray(corpus.labels, dtype=np.int64).tobytes())
     return h.hexdigest()
 
+
 def _version() -> str:
     """The installed bert2sk version, read from package metadata (not from the package root)."""
     from importlib.metadata import PackageNotFoundError, version
