@@ -135,7 +135,10 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar over optimiser steps with the running loss and an ETA; prints each epoch's row."""
+    """A bar over optimiser steps with the running loss and an ETA; prints each epoch's row.
+
+    It is :func:`bert2sk.teacher.model.progress_bar`, so it redraws rarely when written to a log file.
+    """
 
     def __init__(self, desc: str = "fine-tuning") -> None:
         self.desc = desc
@@ -145,9 +148,11 @@ class ProgressBar(Callback):
         self.bar.set_description(f"{self.desc} (epoch {min(state.epoch + 1, state.epochs)}/{state.epochs})")
 
     def on_train_begin(self, state: TrainerState) -> None:
-        from tqdm.auto import tqdm
+        from .model import progress_bar
 
-        self.bar = tqdm(total=state.total_steps, initial=state.step, desc=self.desc, unit="step", dynamic_ncols=True)
+        self.bar = progress_bar(state.total_steps, self.desc, unit="step")
+        # a resumed run starts part-way; as tqdm's own ``initial``, so rate and ETA count this session's steps
+        self.bar.initial = self.bar.n = self.bar.last_print_n = state.step
         self._describe(state)
 
     def on_step_end(self, state: TrainerState) -> None:
