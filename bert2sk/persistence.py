@@ -1,9 +1,12 @@
-"""Save and load fitted students: skops files with an explicit trust list, plus a JSON card.
+"""Save and load fitted students: skops files with an explicit trust list, or model folders, plus a card.
 
-A student file is ``NAME.skops`` (the fitted pipeline, no pickle) next to
-``NAME.card.json`` (task, label names, features, teacher fingerprint,
-metrics, library versions). Loading never trusts a type bert2sk does not
-know; a user who trusts a file with other types names them explicitly.
+A scikit-learn student is ``NAME.skops`` (the fitted pipeline, no pickle)
+next to ``NAME.card.json`` (task, label names, features, teacher
+fingerprint, metrics, library versions). Loading never trusts a type
+bert2sk does not know; a user who trusts a file with other types names
+them explicitly. A transformer student is a folder ``NAME/`` (a Hugging
+Face model in safetensors, or an ONNX graph) holding the same card as
+``bert2sk_student.json``; no code is executed to load either.
 """
 
 from __future__ import annotations
@@ -137,6 +140,9 @@ def save_student(path: str | os.PathLike, model, card: Mapping[str, object] | No
     >>> meta["task"], loaded.predict(np.eye(4)).tolist()
     ('binary', [1, 0, 1, 0])
     """
+    if hasattr(model, "save_bundle"):  # a transformer student: a model folder, not a skops file
+        return Path(model.save_bundle(Path(path), {"model_class": type(model).__name__, **(card or {}),
+                                                   "versions": _versions()}))
     import skops.io as sio
 
     path = Path(path)
@@ -186,6 +192,8 @@ def load_student(path: str | os.PathLike, trusted: Iterable[str] = ()) -> tuple[
     import skops.io as sio
 
     path = Path(path)
+    if path.is_dir():
+        return _load_bundle(path)
     if not path.exists() and path.with_name(path.name + ".skops").exists():
         path = path.with_name(path.name + ".skops")
     if not path.is_file():
@@ -217,3 +225,22 @@ def load_student(path: str | os.PathLike, trusted: Iterable[str] = ()) -> tuple[
         except json.JSONDecodeError:
             raise ModelFileError(f"the card {cp} is not valid JSON; re-save the student or delete the card") from None
     return model, card
+
+
+_BUNDLE_CARD = "bert2sk_student.json"
+
+
+def _load_bundle(path: Path) -> tuple[object, dict]:
+    """A student saved as a folder: read its card, then let its kind load it (weights only, no code)."""
+    try:
+        fmt = json.loads((path / _BUNDLE_CARD).read_text()).get("format")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        raise ModelFileError(f"{path} is a folder without a readable {_BUNDLE_CARD}, so it is not a saved "
+                             "student; pass a .skops file or a student folder written by bert2sk") from None
+    from .students.onnx import ONNX_FORMAT, OnnxStudent
+    from .students.transformer import TRANSFORMER_FORMAT, TransformerStudent
+
+    loaders = {TRANSFORMER_FORMAT: TransformerStudent.load_bundle, ONNX_FORMAT: OnnxStudent.load_bundle}
+    if fmt not in loaders:
+        raise ModelFileError(f"{path} holds a {fmt!r} model that this bert2sk cannot load; upgrade bert2sk")
+    return loaders[fmt](path)

@@ -65,7 +65,7 @@ def measure_latency(models: dict[str, ModelEntry], teacher: Any | None, texts: S
     t_timing = _quiet_teacher_timing(teacher, probe, runs, n_batch) if teacher is not None else (nan, nan, nan)
     shared: dict[int, tuple[Any, _Timing]] = {}
     for entry in models.values():
-        if entry.role == "teacher":
+        if entry.name == "teacher":
             _set(entry, t_timing)
         elif entry.featurizer is None:
             _set(entry, _timed(entry.scorer.predict_proba, probe, max(10, runs // 2), min(n_batch, 200)))

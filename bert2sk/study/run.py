@@ -132,6 +132,7 @@ def _fit_kinds(ctx: StudyContext, features: Sequence[str], models: dict[str, Mod
         timings[f"features: {name}"] = time.perf_counter() - t0
         for spec in kind.specs(ctx):
             models[spec.name] = _fit_spec(spec, feats, ctx)
+            ctx.fitted[spec.name] = models[spec.name].student
         timings[f"students: {name}"] = time.perf_counter() - t0
 
 

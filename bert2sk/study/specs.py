@@ -47,6 +47,7 @@ class StudyContext:
     seed: int = 0
     progress: bool = True
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind name -> its own options
+    fitted: dict[str, Any] = field(default_factory=dict)  # spec name -> fitted estimator, as the study goes
 
     @property
     def task(self) -> str:
@@ -88,14 +89,17 @@ class StudentSpec:
     rows, distilled students on every row with ``teacher_logits``.
     """
 
-    role: str  # "baseline" | "distilled"
+    role: str  # "baseline" | "distilled" ("teacher" for the teacher run another way, e.g. ONNX)
     family: str
     kind: str  # shown in tables: "hard labels", "logit regression", ...
     features: str
-    make: Callable[[], Any]
+    make: Callable[[], Any] | None = None
+    label: str | None = None  # a name other than role · family · features · kind
 
     @property
     def name(self) -> str:
+        if self.label:
+            return self.label
         base = f"{self.role} · {self.family} · {self.features}"
         return base if self.role == "baseline" else f"{base} · {self.kind}"
 
@@ -182,6 +186,8 @@ class EmbeddingKind:
 
 
 _KINDS: dict[str, StudentKind] = {}
+# kinds that live in modules of their own register themselves when imported: one line per kind
+_KIND_MODULES = ("bert2sk.study.transformer_kind",)
 
 
 def register_kind(kind: StudentKind) -> None:
@@ -189,13 +195,22 @@ def register_kind(kind: StudentKind) -> None:
     _KINDS[kind.name] = kind
 
 
+def _import_kind_modules() -> None:
+    import importlib
+
+    for module in _KIND_MODULES:
+        importlib.import_module(module)
+
+
 def kind_names() -> tuple[str, ...]:
     """The registered kinds, in registration order."""
+    _import_kind_modules()
     return tuple(_KINDS)
 
 
 def get_kind(name: str) -> StudentKind:
     """The kind registered as ``name``; a clear error for an unknown one."""
+    _import_kind_modules()
     try:
         return _KINDS[name]
     except KeyError:

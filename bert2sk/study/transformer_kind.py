@@ -1,0 +1,122 @@
+"""Transformer students in a study: the seeds' DistilBERT route, and each model again through ONNX Runtime.
+
+Rows it adds (every one measured like the scikit-learn students):
+
+- ``distilled · transformer · text · kd L/N layers``: the teacher cut to ``L``
+  of its ``N`` layers and distilled on the transfer set (PyTorch, the
+  teacher's precision);
+- the same student exported to ONNX, in fp32 and with int8 weights;
+- ``teacher · onnx fp32`` / ``teacher · onnx int8``: the teacher itself
+  through ONNX Runtime, so runtime and compression gains are measured apart
+  from what distillation buys.
+
+Options (``run_study(options={"transformer": {...}})``): ``layers``,
+``epochs`` (2), ``alpha`` (0.5), ``temperature`` (2.0), ``batch_size`` (32),
+``learning_rate`` (1e-4), ``onnx`` (True: the student's ONNX rows),
+``teacher_onnx`` (True).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from .specs import FeatureSet, StudentSpec, StudyContext, register_kind
+
+__all__ = ["TransformerKind", "OnnxSpec"]
+
+logger = logging.getLogger(__name__)
+
+_DEFAULTS = {"layers": None, "epochs": 2, "alpha": 0.5, "temperature": 2.0, "batch_size": 32,
+             "learning_rate": 1e-4, "onnx": True, "teacher_onnx": True}
+
+
+def _onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript", "onnx"))
+
+
+@dataclass(frozen=True)
+class OnnxSpec(StudentSpec):
+    """A model already in the study (the teacher, or a fitted transformer student) run through ONNX Runtime."""
+
+    source: str = "teacher"  # "teacher" or the name of a fitted spec
+    int8: bool = False
+
+    def fit(self, feats: FeatureSet, ctx: StudyContext) -> Any:
+        from ..students.onnx import OnnxStudent, export_onnx
+
+        if self.source == "teacher":
+            t = ctx.teacher
+            model, tokenizer, max_length, truncation = t.model, t.tokenizer, t.max_length, t.truncation
+        else:
+            st = ctx.fitted[self.source]
+            model, tokenizer, max_length, truncation = st.model_, st.tokenizer_, st.max_length, st.truncation
+        folder = tempfile.mkdtemp(prefix="bert2sk-onnx-")
+        card = {"task": ctx.task, "label_names": list(ctx.train.label_names), "max_length": max_length,
+                "truncation": truncation}
+        export_onnx(model, tokenizer, f"{folder}/model", int8=self.int8, card=card)
+        student = OnnxStudent.load(f"{folder}/model")
+        # the exported files live as long as the scorer does (a saved study copies them)
+        weakref.finalize(student, shutil.rmtree, folder, True)
+        return student
+
+
+class TransformerKind:
+    """Students that read raw text with a smaller transformer cut from the teacher."""
+
+    name = "transformer"
+    families = ("transformer",)
+    needs_model = True
+    needs_embeddings = False
+
+    def featurize(self, ctx: StudyContext) -> FeatureSet:
+        dev = ctx.dev.texts if ctx.tune else None
+        return FeatureSet(None, list(ctx.train.texts), list(ctx.test.texts), dev)
+
+    def _settings(self, ctx: StudyContext) -> dict[str, Any]:
+        unknown = set(ctx.options.get(self.name, {})) - set(_DEFAULTS)
+        if unknown:
+            from ..errors import InputError
+
+            raise InputError(f"unknown transformer student options {sorted(unknown)}; choose from {sorted(_DEFAULTS)}")
+        return {**_DEFAULTS, **ctx.options.get(self.name, {})}
+
+    def specs(self, ctx: StudyContext) -> list[StudentSpec]:
+        from ..students.transformer import TransformerStudent, pick_layers
+
+        o = self._settings(ctx)
+        t = ctx.teacher
+        n_teacher = int(t.model.config.num_hidden_layers)
+        kept = pick_layers(n_teacher, o["layers"])
+        kind = f"kd {len(kept)}/{n_teacher} layers"
+
+        def make() -> TransformerStudent:
+            return TransformerStudent(
+                teacher=t.source_path, layers=kept, alpha=o["alpha"], temperature=o["temperature"],
+                epochs=o["epochs"], learning_rate=o["learning_rate"], batch_size=o["batch_size"],
+                max_length=t.max_length, truncation=t.truncation, dtype=t.dtype, seed=ctx.seed,
+                progress=ctx.progress)
+
+        student = StudentSpec("distilled", "transformer", kind, "text", make)
+        out: list[StudentSpec] = [student]
+        if (o["onnx"] or o["teacher_onnx"]) and not _onnx_available():
+            logger.warning("ONNX rows left out: install bert2sk[onnx] (onnxruntime, onnxscript) to measure them")
+            return out
+        for int8 in (False, True) if o["onnx"] else ():
+            precision = "onnx int8" if int8 else "onnx fp32"
+            out.append(OnnxSpec("distilled", "transformer", f"{kind} · {precision}", "text",
+                                label=f"{student.name} · {precision}", source=student.name, int8=int8))
+        for int8 in (False, True) if o["teacher_onnx"] else ():
+            precision = "onnx int8" if int8 else "onnx fp32"
+            out.append(OnnxSpec("teacher", "transformer", precision, "text", label=f"teacher · {precision}",
+                                source="teacher", int8=int8))
+        return out
+
+
+register_kind(TransformerKind())
