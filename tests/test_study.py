@@ -160,3 +160,32 @@ def test_study_from_stored_scores_matches_the_model_run(tiny_bert_multilabel, tm
     with pytest.raises(InputError, match="never scored"):
         run_study(scores, train, Corpus(["an unseen text"] * 4, test.labels[:4], test.label_names, "multilabel"),
                   features=("tfidf",))
+
+
+def test_transformer_students_join_the_same_study_and_survive_save_and_load(tiny_bert, tmp_path):
+    """A new kind plugs in through the registry: same table, same saved study, same report."""
+    from bert2sk.report import write_report
+    from bert2sk.study import load_study
+
+    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32, dtype="fp32")
+    texts, y = sentiment_texts(160)
+    train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(50)
+    train = train.keep_labels(30)
+    res = run_study(teacher, train, test, features=("tfidf", "transformer"), families=("linear",), latency_runs=3,
+                    options={"transformer": {"layers": 1, "epochs": 1, "teacher_onnx": False}}, progress=False)
+    name = "distilled · transformer · text · kd 1/2 layers"
+    assert {name, f"{name} · onnx fp32", f"{name} · onnx int8", "distilled · linear · tfidf · soft targets"} <= set(
+        res.table.index)
+    row = res.table.loc[name]
+    assert row["features"] == "text" and row["size_mb"] > 0 and row["latency_ms"] > 0
+    # the ONNX fp32 export decides as the PyTorch student it came from
+    onnx_p, torch_p = res.models[f"{name} · onnx fp32"].proba, res.models[name].proba
+    assert (onnx_p.argmax(1) == torch_p.argmax(1)).mean() >= 0.99
+    folder = res.save(tmp_path / "study")
+    again = load_study(folder)
+    for m in (name, f"{name} · onnx int8"):
+        np.testing.assert_allclose(again.models[m].scorer.predict_proba(test.texts), res.models[m].proba, atol=1e-5)
+    html = write_report(again, tmp_path / "report.html", n_docs=3).read_text()
+    assert "kd 1/2 layers" in html
+    with pytest.raises(InputError, match="unknown transformer student options"):
+        run_study(teacher, train, test, features=("transformer",), options={"transformer": {"layer": 1}})

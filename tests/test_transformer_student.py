@@ -1,0 +1,108 @@
+"""Transformer students: layer cutting, distillation through the shared loop, saving, ONNX parity, bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from bert2sk.errors import InputError, ModelFileError
+from bert2sk.persistence import load_student, save_student
+from bert2sk.students.transformer import TransformerStudent, cut_layers, pick_layers
+from bert2sk.teacher import Teacher
+from bert2sk.teacher.model import load_tokenizer_and_model
+
+from .conftest import sentiment_texts
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_bert):
+    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32, dtype="fp32")
+    texts, y = sentiment_texts(120)
+    z = teacher.predict_logits(texts)
+    y = np.where(np.arange(len(y)) % 3 == 0, y, -1)  # a third labelled, as in a label-scarce transfer set
+    student = TransformerStudent(teacher=str(tiny_bert), layers=1, epochs=1, max_length=32, batch_size=16,
+                                 dtype="fp32").fit(texts, y, teacher_logits=z)
+    return student, texts, z
+
+
+def test_layers_are_copied_from_the_teacher(tiny_bert):
+    _, teacher = load_tokenizer_and_model(tiny_bert)
+    student, kept = cut_layers(teacher, [1])
+    assert kept == [1] and student.config.num_hidden_layers == 1
+    t_state, s_state = teacher.state_dict(), student.state_dict()
+    for name, tensor in s_state.items():
+        # the student's layer 0 is the teacher's layer 1; everything outside the stack is the teacher's own
+        source = name.replace("encoder.layer.0.", "encoder.layer.1.")
+        assert np.array_equal(tensor.numpy(), t_state[source].numpy()), name
+    assert len(teacher.bert.encoder.layer) == 2  # the teacher is left whole
+
+
+def test_pick_layers_defaults_to_every_other_layer():
+    assert pick_layers(6, None) == [0, 2, 4]
+    assert pick_layers(12, None) == [0, 2, 4, 6, 8, 10]
+    assert pick_layers(6, 3) == [0, 2, 4]
+    with pytest.raises(InputError, match="at most the teacher's 6 layers"):
+        pick_layers(6, 8)
+    with pytest.raises(InputError, match="distinct indices"):
+        pick_layers(6, [0, 0, 7])
+
+
+def test_fitted_student_predicts_saves_and_loads_from_elsewhere(fitted, tmp_path):
+    student, texts, z = fitted
+    p = student.predict_proba(texts[:10])
+    assert p.shape == (10, 2) and np.allclose(p.sum(1), 1)
+    assert student.layers_ == [0] and student.history_ and student.size_bytes_ > 0
+    folder = save_student(tmp_path / "a" / "student", student, {"name": "kd student", "label_names": ["n", "p"]})
+    assert (folder / "model.safetensors").exists() and not list(folder.glob("*.bin"))
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(folder, moved)
+    shutil.rmtree(tmp_path / "a")
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "elsewhere")
+    try:
+        loaded, card = load_student("copy")
+    finally:
+        os.chdir(cwd)
+    assert card["name"] == "kd student" and card["layers_kept"] == [0]
+    assert str(tmp_path) not in (moved / "bert2sk_student.json").read_text()
+    np.testing.assert_allclose(loaded.predict_proba(texts), student.predict_proba(texts), atol=1e-6)
+
+
+def test_onnx_export_decides_as_the_pytorch_student(fitted, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from bert2sk.students.onnx import OnnxStudent
+
+    student, texts, _ = fitted
+    more, _ = sentiment_texts(400, seed=5)
+    ref = student.predict_proba(more)
+    fp32 = OnnxStudent.load(student.to_onnx(tmp_path / "fp32", card={"label_names": ["n", "p"]}))
+    p32 = fp32.predict_proba(more)
+    assert (p32.argmax(1) == ref.argmax(1)).mean() >= 0.999
+    assert np.abs(p32 - ref).max() <= 1e-4
+    int8 = OnnxStudent.load(student.to_onnx(tmp_path / "int8", int8=True, card={"label_names": ["n", "p"]}))
+    assert int8.size_bytes_ < fp32.size_bytes_
+    assert (int8.predict_proba(more).argmax(1) == ref.argmax(1)).mean() >= 0.9
+    loaded, card = load_student(tmp_path / "int8")
+    assert card["precision"] == "int8 (dynamic)" and np.allclose(loaded.predict_proba(more), int8.predict_proba(more))
+
+
+def test_bad_input_is_one_clear_error(tiny_bert, tmp_path):
+    texts, _ = sentiment_texts(20)
+    with pytest.raises(InputError, match="teacher_logits"):
+        TransformerStudent(teacher=str(tiny_bert)).fit(texts)
+    with pytest.raises(InputError, match="at most the teacher's 2 layers"):
+        TransformerStudent(teacher=str(tiny_bert), layers=5).fit(texts, teacher_logits=np.zeros((20, 2)))
+    with pytest.raises(InputError, match="3 columns but the teacher has 2"):
+        TransformerStudent(teacher=str(tiny_bert)).fit(texts, teacher_logits=np.zeros((20, 3)))
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    gpt = GPT2ForSequenceClassification(GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=64, num_labels=2))
+    with pytest.raises(InputError, match="BERT-family"):
+        cut_layers(gpt)
+    (tmp_path / "not-a-student").mkdir()
+    with pytest.raises(ModelFileError, match="not a saved student"):
+        load_student(tmp_path / "not-a-student")
