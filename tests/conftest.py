@@ -63,6 +63,22 @@ def tiny_bert(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_teacher_trained(tmp_path_factory) -> Path:
+    """A tiny binary BERT fine-tuned on :func:`sentiment_texts` (held-out accuracy ~0.9): a teacher with
+    something to teach, whose decisions bag-of-words students can follow, unlike a random one's."""
+    from bert2sk.data import Corpus
+    from bert2sk.teacher import TrainingArguments, train_teacher
+
+    base = build_tiny_bert(tmp_path_factory.mktemp("tiny-base-for-teacher"))
+    out = tmp_path_factory.mktemp("tiny-teacher-trained") / "teacher"
+    texts, y = sentiment_texts(240, seed=3)
+    train_teacher(Corpus(texts, y, ("neg", "pos"), "binary"), TrainingArguments(
+        str(out), base_model=str(base), epochs=3, learning_rate=3e-3, batch_size=16, max_length=32, dtype="fp32",
+        progress=False, eval_fraction=0.2, save_every_steps=0, threads=1, seed=0))
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_bert_multiclass(tmp_path_factory) -> Path:
     return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert-mc"), num_labels=4, initializer_range=0.5)
 

@@ -13,8 +13,8 @@ from bert2sk.teacher import Teacher
 from .conftest import sentiment_texts
 
 
-def test_binary_study_measures_every_model(tiny_bert, tmp_path):
-    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32)
+def test_binary_study_measures_every_model(tiny_teacher_trained, tmp_path):
+    teacher = Teacher.from_pretrained(tiny_teacher_trained, progress=False, max_length=32)
     texts, y = sentiment_texts(240)
     train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(80)
     res = run_study(teacher, train.keep_labels(30), test, latency_runs=5, cache_path=tmp_path / "c.sqlite",
@@ -23,9 +23,12 @@ def test_binary_study_measures_every_model(tiny_bert, tmp_path):
     assert set(table["role"]) == {"teacher", "baseline", "distilled"}
     assert len(table) == 1 + 2 * 2 * 3  # teacher + 2 feature kinds x 2 families x (baseline + 2 distilled)
     assert table.loc["teacher", "fidelity"] == 1.0
-    # a random teacher is not the truth, but its students must imitate it closely
+    # a teacher that learned the sentiment words: its linear students must imitate it closely, and better
+    # than the baseline that saw 30 labels only
     distilled = table[(table["role"] == "distilled") & (table["family"] == "linear")]
+    assert table.loc["teacher", "accuracy"] > 0.8
     assert distilled["fidelity"].max() > 0.85
+    assert distilled["fidelity"].max() > table.loc["baseline · linear · tfidf", "fidelity"]
     assert (table["size_mb"] > 0).all() and (table["latency_ms"] > 0).all()
     assert res.n_labelled == 30 and res.n_train == 160
     entry = res.models["distilled · linear · tfidf · logit regression"]
