@@ -1,0 +1,19 @@
+"""Features students learn from: TF-IDF n-grams, sentence embeddings and static token vectors.
+
+Each is a scikit-learn transformer that takes raw texts, so a fitted
+``Pipeline([features, student])`` is a complete text scorer. One module per
+kind of feature; this package re-exports the public ones. They keep
+``bert2sk.features`` as their module so that students saved by earlier
+versions (skops records the class path) still load.
+"""
+
+from __future__ import annotations
+
+from .embeddings import SentenceEmbeddings
+from .tfidf import TfidfFeatures, clean_text
+
+for _obj in (SentenceEmbeddings, TfidfFeatures, clean_text):
+    _obj.__module__ = __name__
+del _obj
+
+__all__ = ["clean_text", "TfidfFeatures", "SentenceEmbeddings"]
