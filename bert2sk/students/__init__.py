@@ -16,10 +16,12 @@ from .estimators import (
     make_distilled,
     tree_params,
 )
+from .onnx import OnnxStudent, export_onnx
+from .transformer import TransformerStudent
 
 for _cls in (DistilledClassifier, SoftTargetClassifier, FoldCappedCalibratedCV):
     _cls.__module__ = __name__
 del _cls
 
 __all__ = ["DistilledClassifier", "SoftTargetClassifier", "FoldCappedCalibratedCV", "make_baseline", "make_distilled",
-           "tree_params", "FAMILIES"]
+           "tree_params", "FAMILIES", "TransformerStudent", "OnnxStudent", "export_onnx"]
