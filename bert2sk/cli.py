@@ -218,7 +218,7 @@ def label(
 
 
 def _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature, alpha,
-           max_length, quiet, cache, explain_class=None, dev=None):
+           max_length, quiet, cache, explain_class=None, dev=None, options=None):
     _show_progress_messages(quiet)
     from .study import run_study
     from .teacher import Teacher
@@ -242,11 +242,24 @@ def _study(train, test, teacher, labels, text_column, label_column, families, fe
 
     return run_study(t, tr, te, dev=dv, families=_csv(families), features=_csv(features), kinds=_csv(kinds),
                      temperature=temperature, alpha=alpha, cache_path=cache or cache_dir() / "logits.sqlite",
-                     scenario=scenario, progress=not quiet)
+                     scenario=scenario, progress=not quiet, options=options)
 
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _transformer_options(layers: str | None, epochs: int, onnx: bool) -> dict:
+    """``--student-layers 3`` keeps 3 evenly spaced layers, ``--student-layers 0,2,4`` names them."""
+    out: dict = {"epochs": epochs, "onnx": onnx, "teacher_onnx": onnx}
+    if layers:
+        try:
+            picked = [int(v) for v in _csv(layers)]
+        except ValueError:
+            raise InputError(f"--student-layers takes a number or a comma-separated list of layers, got {layers!r}")\
+                from None
+        out["layers"] = picked[0] if len(picked) == 1 else picked
+    return {"transformer": out}
 
 
 @app.command()
@@ -261,11 +274,19 @@ def distill(
     text_column: TextCol = "text",
     label_column: LabelCol = "label",
     families: Annotated[str, typer.Option(help="Comma-separated: linear,tree,svm.")] = "linear,tree,svm",
-    features: Annotated[str, typer.Option(help="Comma-separated: tfidf,embeddings.")] = "tfidf,embeddings",
+    features: Annotated[str, typer.Option(
+        help="Comma-separated student kinds: tfidf,embeddings,transformer.")] = "tfidf,embeddings",
     kinds: Annotated[str, typer.Option(help="Comma-separated: regression,soft.")] = "regression,soft",
     temperature: float = 1.0,
     alpha: Annotated[float, typer.Option(help="Weight of hard labels against the teacher, 0..1.")] = 0.0,
     max_length: int = 256,
+    student_layers: Annotated[str | None, typer.Option(
+        help="Transformer student: how many teacher layers to keep (3) or which (0,2,4); default every other.")]
+    = None,
+    student_epochs: Annotated[int, typer.Option(help="Transformer student: training epochs.")] = 2,
+    onnx: Annotated[bool, typer.Option(
+        help="Transformer students: also measure the student and the teacher through ONNX Runtime (fp32, int8).")]
+    = True,
     cache: Annotated[Path | None, typer.Option(help="Logit cache file.")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
     docs: int = 20,
@@ -280,7 +301,8 @@ def distill(
     from .study import save_study
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
-                    alpha, max_length, quiet, cache, dev=dev)
+                    alpha, max_length, quiet, cache, dev=dev,
+                    options=_transformer_options(student_layers, student_epochs, onnx))
     save_study(result, out)
     _print_summary(result)
     console.print(f"study saved in {escape(str(out))}")
@@ -380,7 +402,8 @@ def explain(
 
 @app.command()
 def bench(
-    model: Annotated[list[Path], typer.Option(help="Saved students (.skops); repeat the option for several.")],
+    model: Annotated[list[Path], typer.Option(
+        help="Saved students (.skops files or student folders); repeat the option for several.")],
     data: Annotated[str, typer.Option(help="Texts to time on (default: the shipped reviews).")] = "demo",
     teacher: Annotated[str | None, typer.Option(help="Also time this teacher.")] = None,
     runs: Annotated[int, typer.Option(help="Single-document calls per model, after a warm-up.")] = 100,
@@ -402,7 +425,9 @@ def bench(
         rows.append((teacher, tm.size_bytes, tm.predict_logits))
     for m in model:
         scorer, _ = load_student(m)
-        rows.append((m.name, m.stat().st_size, scorer.predict_proba))
+        # a transformer student is a folder: its size is every file in it
+        size = sum(f.stat().st_size for f in m.rglob("*") if f.is_file()) if m.is_dir() else m.stat().st_size
+        rows.append((m.name, size, scorer.predict_proba))
     for name, size, fn in rows:
         lat = latency(fn, texts, n_runs=runs)
         t.add_row(escape(str(name)), f"{size / 1e6:.2f}", f"{lat['mean_ms']:.2f}", f"{lat['std_ms']:.2f}",
