@@ -34,9 +34,10 @@ def run_tuning(data: Path) -> None:
 
     from bert2sk.features import TfidfFeatures
     from bert2sk.students import DistilledClassifier, SoftTargetClassifier
+    from bert2sk.teacher import load_logits
 
     train, val, test = (load_clinc150(data, s) for s in ("train", "val", "test"))
-    z = np.load(OUT / "teacher_logits.npz")
+    z, _, _ = load_logits(OUT)
     z_train = z["train"].astype(np.float32)
     vec = TfidfFeatures().fit(train.texts)
     X, X_val, X_test = (vec.transform(c.texts) for c in (train, val, test))
@@ -88,7 +89,7 @@ def main() -> None:
         return
 
     from bert2sk.study import run_study
-    from bert2sk.teacher import Teacher, TrainingArguments, label_texts, train_teacher
+    from bert2sk.teacher import Teacher, TrainingArguments, label_texts, save_logits, train_teacher
 
     train, val, test = (load_clinc150(args.data, s) for s in ("train", "val", "test"))
     out_dir = cache_dir() / f"clinc150-teacher-{MAX_LENGTH}"
@@ -99,8 +100,11 @@ def main() -> None:
     cache = cache_dir() / "logits.sqlite"
     z = {name: label_texts(teacher, c.texts, cache, progress=False) for name, c in
          (("train", train), ("val", val), ("test", test))}
-    OUT.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(OUT / "teacher_logits.npz", **{k: v.astype(np.float16) for k, v in z.items()})
+    # the one stored-logits format (bert2sk.teacher.save_logits): TeacherScores.load(OUT, corpora=...) serves it
+    save_logits(OUT, z, {"label_names": list(train.label_names), "task": train.task, "source": out_dir.name,
+                         "fingerprint": teacher.fingerprint, "max_length": MAX_LENGTH, "history": res.history,
+                         "train_seconds": res.seconds,
+                         "test_accuracy": float((z["test"].argmax(1) == test.labels).mean())})
 
     oos = test.label_names.index("oos")
     scenario = (f"CLINC150 (data_oos_plus): 151 classes (150 intents + oos). Teacher: MiniLM-L6 fine-tuned on all "
@@ -169,8 +173,6 @@ def main() -> None:
     meta = {"history": res.history, "train_seconds": res.seconds, "study_seconds": study_s,
             "test_accuracy": float((z["test"].argmax(1) == y).mean()), "max_length": MAX_LENGTH,
             "fingerprint": teacher.fingerprint}
-    if not suffix:
-        (OUT / "teacher.json").write_text(json.dumps(meta, indent=2))
     print("\n".join(lines))
     print(json.dumps(meta, indent=2))
     if args.report:

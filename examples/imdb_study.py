@@ -4,18 +4,37 @@ Needs the IMDB data as JSON lines (id, rating, label 0/1/-1, text):
 ``imdb_train.jsonl.gz`` (25k), ``imdb_test.jsonl.gz`` (25k), ``imdb_unsup.jsonl.gz`` (50k).
 
     python examples/imdb_study.py teacher  --data ../shared/data/imdb   # fine-tune + score all 100k reviews
-    python examples/imdb_study.py students --data ../shared/data/imdb   # regimes A and B, RESULTS.md, report
+    python examples/imdb_study.py students --data ../shared/data/imdb   # regimes A and B, report (regime A)
+    python examples/imdb_study.py students --from-logits                # the same without the teacher model
     python examples/imdb_study.py tune     --data ../shared/data/imdb   # regime A linear students, tuned on validation
 
-The teacher half writes ``reports/imdb/teacher_logits.npz`` (float16 logits of
-every review, keyed by split) and keeps the scores in bert2sk's logit cache,
-so the student half never re-scores a review.
+The teacher half stores the float16 logits of every review, keyed by split,
+in ``reports/imdb/`` (``teacher_logits.npz`` + ``teacher.json``, written by
+:func:`bert2sk.teacher.save_logits`) and keeps them in bert2sk's logit
+cache, so the student half never re-scores a review.
+
+The student half saves each regime as a study folder
+(:func:`bert2sk.study.save_study`: every student, the test predictions, the
+teacher's test logits) under ``--study-dir`` (``~/.cache/bert2sk/studies/imdb``
+by default: the student bundles and test texts weigh ~70 MB a regime, too
+much for the repository) and writes the small files to ``reports/imdb/``:
+``regime_<R>.csv`` (every column), ``regime_<R>.md`` (the table as printed)
+and ``report.html`` (the first regime, rendered from its saved folder, as
+``bert2sk report --study DIR`` renders it).
+
+``--from-logits`` serves the stored logits through
+:class:`bert2sk.teacher.TeacherScores` instead of the model, for a machine
+without the teacher's weights: TF-IDF students only, no teacher latency, no
+LIME on the teacher.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +47,9 @@ OUT = Path(__file__).resolve().parents[1] / "reports" / "imdb"
 TEACHER_LABELS = 10_000  # reviews the teacher was fine-tuned on (a seeded, stratified sample of train)
 MAX_LENGTH = 256
 SEED = 0
+LABELS_A = 2000  # regime A: labelled reviews the baselines get
+
+logger = logging.getLogger("imdb_study")
 
 
 def _load(data: Path):
@@ -43,7 +65,8 @@ def teacher_dir() -> Path:
 
 
 def run_teacher(data: Path, epochs: int) -> None:
-    from bert2sk.teacher import Teacher, TrainingArguments, label_texts, train_teacher
+    """Fine-tune the teacher on 10,000 train reviews, score all 100,000 and store the logits in ``OUT``."""
+    from bert2sk.teacher import Teacher, TrainingArguments, label_texts, save_logits, train_teacher
 
     train, test, unsup = _load(data)
     sample = train.keep_labels(TEACHER_LABELS, seed=SEED).labelled()
@@ -59,14 +82,21 @@ def run_teacher(data: Path, epochs: int) -> None:
         t1 = time.perf_counter()
         logits[name], _ = label_texts(teacher, corpus.texts, cache, return_embeddings=True)
         seconds[name] = time.perf_counter() - t1
-    OUT.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(OUT / "teacher_logits.npz", **{k: v.astype(np.float16) for k, v in logits.items()})
     acc = float((logits["test"].argmax(1) == test.labels).mean())
-    meta = {"teacher_labels": TEACHER_LABELS, "max_length": MAX_LENGTH, "epochs": epochs,
-            "history": res.history, "train_seconds": train_s, "scoring_seconds": seconds,
-            "test_accuracy": acc, "fingerprint": teacher.fingerprint}
-    (OUT / "teacher.json").write_text(json.dumps(meta, indent=2))
-    print(json.dumps(meta, indent=2))
+    meta = {"label_names": list(train.label_names), "task": train.task, "source": teacher_dir().name,
+            "fingerprint": teacher.fingerprint, "teacher_labels": TEACHER_LABELS, "max_length": MAX_LENGTH,
+            "epochs": epochs, "history": res.history, "train_seconds": train_s, "scoring_seconds": seconds,
+            "test_accuracy": acc}
+    save_logits(OUT, logits, meta)
+    logger.info("teacher: test accuracy %.4f; logits of %s reviews in %s", acc,
+                f"{sum(len(z) for z in logits.values()):,}", OUT)
+
+
+def stored_teacher(train: Corpus, test: Corpus, unsup: Corpus):
+    """The teacher's stored logits (``OUT``), served by text in place of the model."""
+    from bert2sk.teacher import TeacherScores
+
+    return TeacherScores.load(OUT, corpora={"test": test, "train": train, "unsup": unsup})
 
 
 def _pool(train: Corpus, unsup: Corpus, n_labels: int | None) -> Corpus:
@@ -76,35 +106,66 @@ def _pool(train: Corpus, unsup: Corpus, n_labels: int | None) -> Corpus:
     return Corpus(kept.texts + unsup.texts, labels, train.label_names, "binary", name="imdb-train+unsup")
 
 
+def _regime(regime: str) -> tuple[int | None, float]:
+    """(labelled reviews the baselines get, alpha of the distilled students) of a regime."""
+    return (LABELS_A, 0.0) if regime == "A" else (None, 0.5)
+
+
+def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool) -> str:
+    text = (f"Regime {regime}: {pool.n_labelled:,} labelled reviews; baselines learn from them, distilled "
+            f"students from the teacher's scores on all {len(pool):,} train + unlabelled reviews"
+            f"{f' (hard labels mixed in with alpha={alpha})' if alpha else ''}. Teacher: MiniLM-L6 fine-tuned "
+            f"on {TEACHER_LABELS:,} IMDB train reviews at {MAX_LENGTH} tokens. Test: all 25,000 test reviews.")
+    if from_logits:
+        text += " Rerun from the stored teacher logits (TF-IDF students only; no teacher latency)."
+    return text
+
+
+def _command() -> str:
+    """This run's command line for the files it writes (an absolute path shown relative to the project)."""
+    args = [os.path.relpath(a, OUT.parents[1]) if os.path.isabs(a) else a for a in sys.argv[1:]]
+    return "python examples/imdb_study.py " + " ".join(shlex.quote(a) for a in args)
+
+
+def write_report(study: Path, path: Path, teacher=None) -> Path:
+    """``report.html`` of a saved study: what ``bert2sk report --study STUDY --docs 20`` writes."""
+    from bert2sk.report import write_report as _write
+    from bert2sk.study import load_study
+
+    result = load_study(study, teacher=teacher)
+    return _write(result, path, n_docs=20, teacher_docs=3 if result.teacher_scorer else 0)
+
+
 def run_students(data: Path, regimes: list[str], families: tuple[str, ...], features: tuple[str, ...],
-                 report: bool) -> None:
-    from bert2sk.report import write_report
+                 report: bool, from_logits: bool, study_dir: Path) -> None:
+    """Each regime: run the study, save its folder, write ``regime_<R>.csv/.md`` (and the first one's report)."""
     from bert2sk.study import run_study
-    from bert2sk.teacher import Teacher
 
     train, test, unsup = _load(data)
-    teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=32)
-    sections = []
+    if from_logits:
+        teacher, features = stored_teacher(train, test, unsup), ("tfidf",)
+    else:
+        from bert2sk.teacher import Teacher
+
+        teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=32)
+    OUT.mkdir(parents=True, exist_ok=True)
     for regime in regimes:
-        n = 2000 if regime == "A" else None
-        pool = _pool(train, unsup, n)
-        alpha = 0.0 if regime == "A" else 0.5
+        n_labels, alpha = _regime(regime)
+        pool = _pool(train, unsup, n_labels)
+        scenario = _scenario(regime, pool, alpha, from_logits)
         t0 = time.perf_counter()
-        scenario = (f"Regime {regime}: {pool.n_labelled:,} labelled reviews; baselines learn from them, distilled "
-                    f"students from the teacher's scores on all {len(pool):,} train + unlabelled reviews"
-                    f"{' (hard labels mixed in with alpha=0.5)' if alpha else ''}. Teacher: MiniLM-L6 fine-tuned "
-                    f"on {TEACHER_LABELS:,} IMDB train reviews at {MAX_LENGTH} tokens. Test: all 25,000 test reviews.")
         result = run_study(teacher, pool, test, families=families, features=features, alpha=alpha,
                            cache_path=cache_dir() / "logits.sqlite", title=f"IMDB regime {regime}",
                            scenario=scenario, seed=SEED)
-        seconds = time.perf_counter() - t0
-        OUT.mkdir(parents=True, exist_ok=True)
+        minutes = (time.perf_counter() - t0) / 60
+        folder = result.save(study_dir / f"regime_{regime}")
         result.table.to_csv(OUT / f"regime_{regime}.csv")
-        sections.append(f"## Regime {regime}\n\n{scenario}\n\nRun time: {seconds / 60:.1f} min.\n\n"
-                        f"{result.to_markdown()}")
+        (OUT / f"regime_{regime}.md").write_text(
+            f"Produced by `{_command()}` ({minutes:.1f} min on 2 CPU cores; study folder saved outside the "
+            f"repository).\n\n{scenario}\n\n{result.to_markdown()}")
+        print(f"Regime {regime} ({minutes:.1f} min)\n{result.to_markdown()}", flush=True)
         if report and regime == regimes[0]:
-            write_report(result, OUT / "report.html", n_docs=20, teacher_docs=3)
-    (OUT / "RESULTS_TABLES.md").write_text("\n\n".join(sections))
+            write_report(folder, OUT / "report.html", None if from_logits else teacher)
 
 
 def run_tuning(data: Path) -> None:
@@ -119,9 +180,10 @@ def run_tuning(data: Path) -> None:
 
     from bert2sk.features import TfidfFeatures
     from bert2sk.students import DistilledClassifier, SoftTargetClassifier
+    from bert2sk.teacher import load_logits
 
     train, test, unsup = _load(data)
-    z = np.load(OUT / "teacher_logits.npz")
+    z, _, _ = load_logits(OUT)
     pool = _pool(train, unsup, 2000)
     z_pool = np.concatenate([z["train"], z["unsup"]]).astype(np.float32)
     rng = np.random.default_rng(SEED)
@@ -133,7 +195,8 @@ def run_tuning(data: Path) -> None:
         X = vec.transform(pool.texts)
         X_test = vec.transform(test.texts)
         grid = [("ridge", a, lambda a=a: DistilledClassifier(Ridge(alpha=a))) for a in (0.1, 0.3, 1.0, 3.0)]
-        grid += [("linear-svr", c, lambda c=c: DistilledClassifier(LinearSVR(
+        # the squared loss at epsilon 0 makes LinearSVR ridge regression (C = 1 / (2 alpha)), kept as a check
+        grid += [("linear SVR, squared loss", c, lambda c=c: DistilledClassifier(LinearSVR(
             C=c, epsilon=0.0, loss="squared_epsilon_insensitive", max_iter=5000, random_state=SEED)))
             for c in (0.5, 2.0)]
         grid += [("soft LR", c, lambda c=c: SoftTargetClassifier(LogisticRegression(C=c, max_iter=2000)))
@@ -144,10 +207,10 @@ def run_tuning(data: Path) -> None:
             val_fid = float((est.predict_proba(X[val]).argmax(1) == z_pool[val].argmax(1)).mean())
             rows.append({"student": name, "setting": value, "max_features": max_features,
                          "val_fidelity": val_fid, "seconds": time.perf_counter() - t0, "est": est, "X_test": X_test})
-            print(f"{name:10s} {value:>6} {max_features:>7} val fidelity {val_fid:.4f}")
+            logger.info("%s %s %s: validation fidelity %.4f", name, value, max_features, val_fid)
     lines = ["| student | setting | max_features | validation fidelity | test accuracy | test fidelity |",
              "|---|---:|---:|---:|---:|---:|"]
-    for name in ("ridge", "linear-svr", "soft LR"):
+    for name in dict.fromkeys(r["student"] for r in rows):
         best = max((r for r in rows if r["student"] == name), key=lambda r: r["val_fidelity"])
         p = best["est"].predict_proba(best["X_test"])
         acc = float((p.argmax(1) == test.labels).mean())
@@ -158,7 +221,7 @@ def run_tuning(data: Path) -> None:
                 test_cells = f"{acc:.4f} | {fid:.4f}" if r is best else "— | —"
                 lines.append(f"| {name}{chosen} | {r['setting']} | {r['max_features']:,} | {r['val_fidelity']:.4f} | "
                              f"{test_cells} |")
-    (OUT / "TUNING.md").write_text("\n".join(lines) + "\n")
+    (OUT / "TUNING.md").write_text(f"Produced by `{_command()}`.\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -171,14 +234,20 @@ def main() -> None:
     ap.add_argument("--families", default="linear,tree,svm")
     ap.add_argument("--features", default="tfidf,embeddings")
     ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--from-logits", action="store_true",
+                    help="students from reports/imdb/teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
+    ap.add_argument("--study-dir", type=Path, default=None,
+                    help="where each regime's study folder is saved (default: ~/.cache/bert2sk/studies/imdb)")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if args.half == "teacher":
         run_teacher(args.data, args.epochs)
     elif args.half == "tune":
         run_tuning(args.data)
     else:
         run_students(args.data, args.regimes.split(","), tuple(args.families.split(",")),
-                     tuple(args.features.split(",")), not args.no_report)
+                     tuple(args.features.split(",")), not args.no_report, args.from_logits,
+                     args.study_dir or cache_dir() / "studies" / "imdb")
 
 
 if __name__ == "__main__":
