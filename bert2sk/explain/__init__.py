@@ -16,7 +16,7 @@ import sys
 import types
 from typing import Any
 
-from ._models import model_kind
+from ._models import linear_decision, model_kind, tree_output
 from .agreement import agreement, pair_agreement
 from .attribution import BR_PATTERN, Attribution, tokenize
 from .global_views import TreeView, linear_terms, shap_summary, tree_rules, tree_view
@@ -47,7 +47,8 @@ from .study import (
 
 __all__ = [
     "Attribution", "tokenize", "BR_PATTERN", "explain_text", "explain_labels", "explain_lime", "explain_linear",
-    "explain_tree", "explain_shap", "auto_method", "model_kind", "METHODS", "linear_terms", "tree_rules", "tree_view",
+    "explain_tree", "explain_shap", "auto_method", "model_kind", "linear_decision", "tree_output", "METHODS",
+    "linear_terms", "tree_rules", "tree_view",
     "TreeView", "shap_summary", "agreement", "pair_agreement", "explain_study", "pick_documents",
     "classes_to_explain", "global_view", "StudyExplanations", "DocumentExplanations", "GlobalView", "AgreementResult",
 ]
