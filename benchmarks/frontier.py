@@ -1,0 +1,134 @@
+"""The accuracy-vs-latency frontier of a saved study, re-timed side by side in one run (seed 001's benchmark).
+
+For every model of a study saved by ``bert2sk distill`` (or a study script)
+— the teacher, transformer students (PyTorch, ONNX fp32/int8), the teacher
+through ONNX Runtime, scikit-learn students — it prints size on disk,
+single-text latency (mean ± std over >= 100 calls after a warm-up,
+tokenisation included), ms per 1,000 texts batched, and the study's
+accuracy and fidelity; then each model's latency and size as a ratio of the
+teacher's, and the goals of issue 12 where they apply.
+
+    python benchmarks/frontier.py --study DIR --teacher TEACHER_DIR [--runs 200] [--out FILE]
+
+Embedding students need the teacher's encoder; they are timed only when
+``--teacher`` is given. Nothing is retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _record import Output, display_path, resolve_teacher, teacher_label  # noqa: E402
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():  # weights only, as for the teacher: tokenizer files are the same for every model
+        return sum(f.stat().st_size for f in path.iterdir() if f.suffix in (".safetensors", ".onnx"))
+    return path.stat().st_size + (path.with_name(path.name.removesuffix(".skops") + ".card.json").stat().st_size
+                                  if path.suffix == ".skops" else 0)
+
+
+def _models(study: Path, teacher_dir: str | None):
+    from bert2sk.persistence import load_student
+    from bert2sk.study import load_study
+
+    result = load_study(study)
+    rows = []
+    if teacher_dir:
+        from bert2sk.teacher import Teacher
+
+        t = Teacher.from_pretrained(teacher_dir, progress=False, max_length=_max_length(result))
+        rows.append(("teacher", sum(f.stat().st_size for f in Path(teacher_dir).glob("*.safetensors")),
+                     t.predict_proba))
+    for name, entry in result.models.items():
+        if entry.bundle is None or (entry.features == "embeddings" and not teacher_dir):
+            continue
+        scorer, _ = load_student(study / entry.bundle)
+        if entry.features == "embeddings":  # the saved pipeline names the encoder by path; use the one given
+            scorer.set_params(features__model=teacher_dir)
+        rows.append((name, _size(study / entry.bundle), scorer.predict_proba))
+    return result, rows
+
+
+def _max_length(result) -> int:
+    for entry in result.models.values():
+        student = entry.student
+        if hasattr(student, "max_length"):
+            return int(student.max_length)
+    return 256
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--study", type=Path, required=True, help="a saved study folder")
+    ap.add_argument("--teacher", default=None, help="the study's teacher folder ('demo': the demo's)")
+    ap.add_argument("--runs", type=int, default=200, help="single-text calls per model after a warm-up")
+    ap.add_argument("--out", type=Path, default=None, help="output file (default reports/benchmarks/frontier.txt)")
+    args = ap.parse_args()
+    from bert2sk.bench import batch_latency, latency
+
+    teacher_dir = resolve_teacher(args.teacher)
+    out = Output(__file__)
+    result, rows = _models(args.study, teacher_dir)
+    texts = list(result.test_texts[:200])
+    out.say(f"# study {display_path(args.study)}: {result.title}; {len(result.test_texts):,} test texts; "
+            f"teacher {teacher_label(teacher_dir, _Fp(result)) if teacher_dir else 'not timed'}",
+            f"# threads {os.environ.get('OMP_NUM_THREADS', 'default')}; {args.runs} single-text calls per model",
+            f"{'model':<62} {'MB':>8} {'ms/text':>9} {'± std':>7} {'ms/1000':>9} {'acc':>6} {'fid':>6}"
+            f" {'x lat':>6} {'x size':>6}")
+    timed = []
+    for name, size, fn in rows:
+        lat = latency(fn, texts, n_runs=args.runs, warmup=5)
+        timed.append((name, size, lat["mean_ms"], lat["std_ms"], batch_latency(fn, texts, n_docs=400)))
+    ref = next((t for t in timed if t[0] == "teacher"), None)
+    for name, size, mean, std, batch in timed:
+        row = result.table.loc[name] if name in result.table.index else {}
+        acc, fid = float(row.get("accuracy", float("nan"))), float(row.get("fidelity", float("nan")))
+        x_lat = f"{mean / ref[2]:.2f}" if ref else "–"
+        x_size = f"{size / ref[1]:.2f}" if ref and ref[1] else "–"
+        out.say(f"{name:<62} {size / 1e6:8.1f} {mean:9.2f} {std:7.2f} {batch:9.0f} {acc:6.3f} {fid:6.3f}"
+                f" {x_lat:>6} {x_size:>6}")
+    if ref:
+        _goals(out, result, timed, ref)
+    out.save(args.out)
+
+
+class _Fp:
+    """A stand-in carrying the study's recorded teacher fingerprint, for :func:`teacher_label`."""
+
+    def __init__(self, result) -> None:
+        self.fingerprint = result.teacher_fingerprint
+
+
+def _goals(out: Output, result, timed, ref) -> None:
+    """Issue 12's goals for the fp32 transformer student and its fastest compressed variant."""
+    table = result.table
+    t_acc = float(table.loc["teacher", "accuracy"])
+    fp32 = [t for t in timed if "transformer" in t[0] and "onnx" not in t[0]]
+    if not fp32:
+        return
+    name, size, mean = fp32[0][:3]
+    acc, fid = float(table.loc[name, "accuracy"]), float(table.loc[name, "fidelity"])
+    out.say("", f"goals for {name}:",
+            f"  accuracy {acc:.3f} = {acc / t_acc:.1%} of the teacher's (goal >= 99%): "
+            f"{'met' if acc >= 0.99 * t_acc else 'missed'}",
+            f"  fidelity {fid:.3f} (goal >= 0.95): {'met' if fid >= 0.95 else 'missed'}",
+            f"  latency {mean / ref[2]:.2f}x the teacher's (goal <= 0.55x): {'met' if mean <= 0.55 * ref[2] else 'missed'}",
+            f"  size {size / ref[1]:.2f}x (goal <= 0.6x): {'met' if size <= 0.6 * ref[1] else 'missed'}")
+    variants = [t for t in timed if t[0].startswith(name + " · ")]
+    if variants:
+        best = min(variants, key=lambda t: t[2])
+        v_acc = float(table.loc[best[0], "accuracy"])
+        out.say(f"  fastest compressed variant {best[0].removeprefix(name + ' · ')}: {best[2] / ref[2]:.2f}x the "
+                f"teacher's latency (goal <= 0.30x): {'met' if best[2] <= 0.3 * ref[2] else 'missed'}; accuracy "
+                f"{v_acc:.3f}, {100 * (acc - v_acc):+.1f} points below fp32 (goal <= 1): "
+                f"{'met' if acc - v_acc <= 0.01 else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()
