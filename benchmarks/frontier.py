@@ -118,7 +118,8 @@ def _goals(out: Output, result, timed, ref) -> None:
             f"  accuracy {acc:.3f} = {acc / t_acc:.1%} of the teacher's (goal >= 99%): "
             f"{'met' if acc >= 0.99 * t_acc else 'missed'}",
             f"  fidelity {fid:.3f} (goal >= 0.95): {'met' if fid >= 0.95 else 'missed'}",
-            f"  latency {mean / ref[2]:.2f}x the teacher's (goal <= 0.55x): {'met' if mean <= 0.55 * ref[2] else 'missed'}",
+            f"  latency {mean / ref[2]:.2f}x the teacher's (goal <= 0.55x): "
+            f"{'met' if mean <= 0.55 * ref[2] else 'missed'}",
             f"  size {size / ref[1]:.2f}x (goal <= 0.6x): {'met' if size <= 0.6 * ref[1] else 'missed'}")
     variants = [t for t in timed if t[0].startswith(name + " · ")]
     if variants:
