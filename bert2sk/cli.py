@@ -39,6 +39,9 @@ DataArg = Annotated[str, typer.Argument(
 TextCol = Annotated[str, typer.Option("--text-column", help="Column holding the text.")]
 LabelCol = Annotated[str, typer.Option("--label-column", help="Column holding the label.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+Unlabelled = Annotated[list[Path] | None, typer.Option(
+    "--unlabelled", help="More texts without labels (.txt one per line, .jsonl/.csv/.parquet with --text-column); "
+    "the teacher scores them (cached) for the distilled students only. Repeat for several files.")]
 
 
 class _ConsoleHandler(logging.Handler):
@@ -142,12 +145,14 @@ def demo(
 
     t0 = time.perf_counter()
     _show_progress_messages(quiet)
-    result, report, students = run_demo(out, DemoSettings(n_labels=labels, n_docs=docs), progress=not quiet,
-                                        retrain=retrain)
-    _print_summary(result)
+    run = run_demo(out, DemoSettings(n_labels=labels, n_docs=docs), progress=not quiet, retrain=retrain)
+    _print_summary(run.result)
+    console.print("where the time went (CPU seconds count both cores):")
+    for line in run.times.lines():
+        console.print(f"  {escape(line)}", highlight=False)
     where = escape(str(out))
     console.print(f"study and students saved in {where} (re-render: bert2sk report --study {where})")
-    console.print(f"report: [bold green]{escape(str(report.resolve()))}[/]  ({time.perf_counter() - t0:.0f}s)")
+    console.print(f"report: [bold green]{escape(str(run.report.resolve()))}[/]  ({time.perf_counter() - t0:.0f}s)")
 
 
 @teacher_app.command("train")
@@ -217,8 +222,20 @@ def label(
                   f"({info.get('scored', 0):,} scored, {info.get('cached', 0):,} from the cache)")
 
 
+def _with_unlabelled(tr, files: list[Path] | None, text_column: str):
+    """The training corpus with the texts of ``--unlabelled`` files appended (label -1), and a line saying so."""
+    from .data import Corpus, load_unlabelled
+
+    extra = [load_unlabelled(f, tr.label_names, tr.task, text_column) for f in files or ()]
+    if not extra:
+        return tr, ""
+    n = sum(len(c) for c in extra)
+    # files by name only: the scenario is shown in reports read on other machines
+    return Corpus.concat([tr, *extra]), f" ({n:,} of them from {', '.join(f.name for f in files)})"
+
+
 def _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature, alpha,
-           max_length, quiet, cache, explain_class=None, dev=None, options=None):
+           max_length, quiet, cache, explain_class=None, dev=None, options=None, unlabelled=None):
     _show_progress_messages(quiet)
     from .study import run_study
     from .teacher import Teacher
@@ -235,8 +252,9 @@ def _study(train, test, teacher, labels, text_column, label_column, families, fe
                    like=tr).labelled()
     if labels is not None:
         tr = tr.keep_labels(labels)
+    tr, added = _with_unlabelled(tr, unlabelled, text_column)
     t = Teacher.from_pretrained(teacher, max_length=max_length, progress=not quiet)
-    scenario = (f"{tr.n_labelled:,} labelled and {len(tr) - tr.n_labelled:,} unlabelled training texts; "
+    scenario = (f"{tr.n_labelled:,} labelled and {len(tr) - tr.n_labelled:,} unlabelled training texts{added}; "
                 f"baselines use the labels, distilled students the teacher's scores on all {len(tr):,}.")
     from .demo import cache_dir
 
@@ -290,6 +308,7 @@ def distill(
     cache: Annotated[Path | None, typer.Option(help="Logit cache file.")] = None,
     report: Annotated[bool, typer.Option(help="Also write report.html.")] = True,
     docs: int = 20,
+    unlabelled: Unlabelled = None,
     quiet: Quiet = False,
 ) -> None:
     """Train baselines and distilled students, measure them all, save the study (and the report).
@@ -302,7 +321,7 @@ def distill(
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
                     alpha, max_length, quiet, cache, dev=dev,
-                    options=_transformer_options(student_layers, student_epochs, onnx))
+                    options=_transformer_options(student_layers, student_epochs, onnx), unlabelled=unlabelled)
     save_study(result, out)
     _print_summary(result)
     console.print(f"study saved in {escape(str(out))}")
@@ -338,6 +357,7 @@ def report_cmd(
     explain_class: Annotated[str | None, typer.Option(
         help="Also explain this class (by name) in every document, next to the predicted one.")] = None,
     max_length: int = 256,
+    unlabelled: Unlabelled = None,
     quiet: Quiet = False,
 ) -> None:
     """Write the self-contained HTML report of a saved study (or, old form, of a study run first)."""
@@ -345,6 +365,9 @@ def report_cmd(
 
     _show_progress_messages(quiet)
     if study is not None:
+        if unlabelled:
+            raise InputError("--unlabelled adds texts to a study run first (TRAIN --teacher --test); the students "
+                             "of a saved study are trained already: rerun `bert2sk distill` with it")
         from .study import load_study
 
         result = load_study(study, teacher=teacher)
@@ -357,7 +380,7 @@ def report_cmd(
                          "--teacher and --test")
     else:
         result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds,
-                        temperature, alpha, max_length, quiet, None, explain_class, dev)
+                        temperature, alpha, max_length, quiet, None, explain_class, dev, unlabelled=unlabelled)
         path = out or Path("bert2sk-report.html")
     written = write_report(result, path, n_docs=docs, teacher_docs=teacher_docs if result.teacher_scorer else 0,
                            explain_class=explain_class)

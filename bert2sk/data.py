@@ -3,6 +3,7 @@
 A :class:`Corpus` holds texts, their labels (``-1`` marks an unlabelled text,
 the scikit-learn semi-supervised convention), the label names and the task.
 Loaders read an ``aclImdb`` folder, JSON-lines / CSV / TSV / Parquet files,
+files of unlabelled texts (those, or plain text with one text per line),
 the embedded demo corpus, CLINC150 and GoEmotions files, and (with a network)
 Hugging Face hub data sets.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "Corpus",
     "load_aclimdb",
     "load_table",
+    "load_unlabelled",
     "load_hub",
     "load_demo_corpus",
     "load_clinc150",
@@ -232,6 +234,41 @@ class Corpus:
         tr, te = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
         return self.subset(np.sort(tr)), self.subset(np.sort(te))
 
+    @classmethod
+    def concat(cls, corpora: Sequence[Corpus], name: str | None = None) -> Corpus:
+        """One corpus holding the texts of ``corpora`` in order, each keeping its labels (or ``-1``).
+
+        Every part must have the same label names and task; a part without
+        labels contributes unlabelled texts. Ids are kept when every part has them.
+
+        Examples
+        --------
+        >>> a = Corpus(["good", "bad"], [1, 0], ("neg", "pos"), "binary", name="train")
+        >>> b = Corpus(["more text"], None, ("neg", "pos"), "binary")
+        >>> c = Corpus.concat([a, b])
+        >>> c.texts, c.labels.tolist(), c.name
+        (['good', 'bad', 'more text'], [1, 0, -1], 'train')
+        """
+        parts = list(corpora)
+        if not parts:
+            raise InputError("Corpus.concat needs at least one corpus")
+        first = parts[0]
+        for other in parts[1:]:
+            if tuple(other.label_names) != tuple(first.label_names) or other.task != first.task:
+                raise InputError(
+                    f"cannot join {other.name!r} ({other.task}, labels {list(other.label_names)[:5]}) to "
+                    f"{first.name!r} ({first.task}, labels {list(first.label_names)[:5]}): give every part "
+                    "the same label names and task"
+                )
+        ids = None
+        if all(c.ids is not None for c in parts):
+            ids = [i for c in parts for i in c.ids]
+        labels = None
+        if any(c.labels is not None for c in parts):
+            labels = np.concatenate([c.hard_targets() for c in parts])
+        return cls([t for c in parts for t in c.texts], labels, first.label_names, first.task,
+                   name=name or first.name, ids=ids)
+
     def hard_targets(self) -> np.ndarray:
         """Labels in the form students take as ``y`` (codes, or an indicator matrix)."""
         if self.labels is None:
@@ -292,7 +329,8 @@ def load_table(
         elif suffixes.endswith(".parquet"):
             df = pd.read_parquet(path)
         else:
-            raise InputError(f"unknown file type {path.name!r}; use .jsonl[.gz], .csv, .tsv or .parquet")
+            raise InputError(f"unknown file type {path.name!r}; use .jsonl[.gz], .csv, .tsv or .parquet"
+                             + (" (or, for unlabelled texts, .txt)" if label_column is None else ""))
     except InputError:
         raise
     except Exception as exc:  # a corrupt file surfaces as many parser-specific errors
@@ -331,6 +369,66 @@ def load_table(
         values = [None if v is None else ([label_names[int(x)] for x in v] if isinstance(v, list) else
                                           label_names[int(v)]) for v in values]
     return Corpus.from_labels(check_texts(texts, name=f"column {text_column!r}"), values, label_names, task, name)
+
+
+def _read_lines(path: Path) -> list[str]:
+    """One text per non-blank line of a plain-text file (``.txt`` or ``.txt.gz``)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            return [line.rstrip("\r\n") for line in fh if line.strip()]
+    except (UnicodeDecodeError, OSError) as exc:
+        raise InputError(f"could not read {path} as UTF-8 text with one text per line ({exc}); "
+                         "convert it to UTF-8, or use a .jsonl/.csv/.parquet file with a text column") from None
+
+
+def load_unlabelled(
+    path: str | Path,
+    label_names: Sequence[str],
+    task: str | None = None,
+    text_column: str = "text",
+    name: str | None = None,
+) -> Corpus:
+    """Load texts without labels: a corpus whose every label is ``-1``, for a teacher to score.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.txt`` (or ``.txt.gz``) with one text per line (blank lines are
+        skipped), or a ``.jsonl[.gz]``/``.csv``/``.tsv``/``.parquet`` file
+        with a ``text_column``; any label column in it is ignored.
+    label_names : sequence of str
+        The label names of the corpus these texts will join (the teacher's).
+    task : {"binary", "multiclass", "multilabel"} or None
+        Default: binary for two label names, multiclass for more.
+    text_column : str
+        Column holding the text (table files only).
+    name : str or None
+        Default: the file name without its suffixes.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "more.txt")
+    >>> _ = open(p, "w").write("a first review\\n\\nanother one\\n")
+    >>> c = load_unlabelled(p, ("neg", "pos"))
+    >>> c.texts, c.labels.tolist(), c.n_labelled
+    (['a first review', 'another one'], [-1, -1], 0)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"unlabelled text file not found: {path}; check the path")
+    task = task or ("binary" if len(label_names) == 2 else "multiclass")
+    name = name or path.name.split(".")[0]
+    if "".join(path.suffixes[-2:]).lower().endswith((".txt", ".txt.gz")):
+        texts = _read_lines(path)
+        if not texts:
+            raise InputError(f"{path} holds no text; put one text per line")
+        corpus = Corpus(check_texts(texts, name=path.name), None, tuple(label_names), task, name=name)
+    else:
+        corpus = load_table(path, text_column, None, label_names=label_names, task=task, name=name)
+    shape = (len(corpus), len(corpus.label_names)) if task == "multilabel" else (len(corpus),)
+    return Corpus(corpus.texts, np.full(shape, UNLABELLED, dtype=np.int64), corpus.label_names, task, name=name)
 
 
 def load_aclimdb(path: str | Path, split: str = "train", limit: int | None = None) -> Corpus:

@@ -117,3 +117,75 @@ def test_shared_loaders():
     assert go.task == "multilabel" and len(go.label_names) == 28 and len(go) == 5426
     imdb = load_table(SHARED / "imdb" / "imdb_test.jsonl.gz", label_names=["neg", "pos"], limit=50)
     assert imdb.label_names == ("neg", "pos") and len(imdb) == 50
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".txt.gz", ".jsonl", ".csv", ".parquet"])
+def test_unlabelled_texts_from_every_format(tmp_path, suffix):
+    import pandas as pd
+
+    from bert2sk.data import load_unlabelled
+
+    texts = ["a first review, with a comma", 'a "quoted" second one', "third"]
+    path = tmp_path / f"more{suffix}"
+    if suffix == ".txt":
+        path.write_text(texts[0] + "\n\n" + texts[1] + "\r\n" + texts[2])  # blank lines skipped, CRLF tolerated
+    elif suffix == ".txt.gz":
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            fh.write("\n".join(texts) + "\n")
+    else:  # a label column in the file is ignored: the user said these texts are unlabelled
+        df = pd.DataFrame({"body": texts, "label": ["pos", "neg", "pos"]})
+        {".jsonl": lambda: df.to_json(path, orient="records", lines=True),
+         ".csv": lambda: df.to_csv(path, index=False), ".parquet": lambda: df.to_parquet(path)}[suffix]()
+    c = load_unlabelled(path, ("neg", "pos"), text_column="body")
+    assert c.texts == texts and c.labels.tolist() == [-1, -1, -1] and c.n_labelled == 0
+    assert (c.task, c.label_names, c.name) == ("binary", ("neg", "pos"), "more")
+
+
+def test_unlabelled_multilabel_rows_are_all_minus_one(tmp_path):
+    from bert2sk.data import load_unlabelled
+
+    (tmp_path / "u.txt").write_text("one\ntwo\n")
+    c = load_unlabelled(tmp_path / "u.txt", ("joy", "anger", "fear"), task="multilabel")
+    assert c.labels.shape == (2, 3) and (c.labels == -1).all() and c.n_labelled == 0
+
+
+def test_unlabelled_bad_files_are_one_clear_error(tmp_path):
+    from bert2sk.data import load_unlabelled
+
+    with pytest.raises(InputError, match="unlabelled text file not found"):
+        load_unlabelled(tmp_path / "nope.txt", ("n", "p"))
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    with pytest.raises(InputError, match="holds no text; put one text per line"):
+        load_unlabelled(tmp_path / "blank.txt", ("n", "p"))
+    (tmp_path / "latin.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match="as UTF-8 text"):
+        load_unlabelled(tmp_path / "latin.txt", ("n", "p"))
+    (tmp_path / "t.csv").write_text("review\nfine\n")
+    with pytest.raises(InputError, match="no column 'text'"):
+        load_unlabelled(tmp_path / "t.csv", ("n", "p"))
+    (tmp_path / "t.xlsx").write_text("x")
+    with pytest.raises(InputError, match=r"unknown file type .* \(or, for unlabelled texts, \.txt\)"):
+        load_unlabelled(tmp_path / "t.xlsx", ("n", "p"))
+
+
+def test_concat_keeps_order_labels_and_ids():
+    a = Corpus(["good", "bad", "meh"], [1, 0, -1], ("neg", "pos"), "binary", name="train", ids=["a1", "a2", "a3"])
+    b = Corpus(["more text", "and more"], None, ("neg", "pos"), "binary", ids=["b1", "b2"])
+    c = Corpus.concat([a, b])
+    assert c.texts == ["good", "bad", "meh", "more text", "and more"]
+    assert c.labels.tolist() == [1, 0, -1, -1, -1] and c.n_labelled == 2
+    assert c.ids == ["a1", "a2", "a3", "b1", "b2"] and c.name == "train"
+    no_ids = Corpus.concat([a, Corpus(["x"], None, ("neg", "pos"), "binary")], name="joined")
+    assert no_ids.ids is None and no_ids.name == "joined"
+    assert Corpus.concat([b, b]).labels is None  # nothing labelled anywhere stays "no labels"
+    m = Corpus.concat([Corpus(["x"], [[1, 0]], ("a", "b"), "multilabel"),
+                       Corpus(["y"], None, ("a", "b"), "multilabel")])
+    assert m.labels.tolist() == [[1, 0], [-1, -1]]
+
+
+def test_concat_refuses_parts_that_do_not_fit():
+    a = Corpus(["good", "bad"], [1, 0], ("neg", "pos"), "binary", name="train")
+    with pytest.raises(InputError, match="cannot join 'other'.*same label names and task"):
+        Corpus.concat([a, Corpus(["x"], None, ("no", "yes"), "binary", name="other")])
+    with pytest.raises(InputError, match="at least one corpus"):
+        Corpus.concat([])

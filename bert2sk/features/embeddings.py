@@ -85,8 +85,8 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         """Embeddings ``(n, d)`` as float32."""
         check_is_fitted(self, "n_features_out_")
         import torch
-        from tqdm.auto import tqdm
 
+        from ..runtime import progress_bar
         from ..teacher.model import encode_texts, iter_batches, mean_pool
 
         texts = check_texts(X, allow_empty_strings=True)
@@ -95,7 +95,7 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         out = np.zeros((len(texts), self.n_features_out_), dtype=np.float32)
         bf16 = resolve_dtype(self.dtype) == "bf16"
         with (torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16),
-              tqdm(total=len(texts), desc="embedding", unit="doc", disable=not self.progress, leave=False) as bar):
+              progress_bar(len(texts), "embedding", self.progress, leave=False) as bar):
             for idx, input_ids, mask in iter_batches(ids, self.batch_size, tokenizer.pad_token_id):
                 hidden = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
                 out[idx] = mean_pool(hidden, mask)

@@ -137,7 +137,8 @@ class Callback:
 class ProgressBar(Callback):
     """A bar over optimiser steps with the running loss and an ETA; prints each epoch's row.
 
-    It is :func:`bert2sk.teacher.model.progress_bar`, so it redraws rarely when written to a log file.
+    It is :func:`bert2sk.runtime.progress_bar`: into a log file it writes a line every
+    :data:`~bert2sk.runtime.LOG_REDRAW_SECONDS` at most, each epoch's row, and a final summary line.
     """
 
     def __init__(self, desc: str = "fine-tuning") -> None:
@@ -145,10 +146,12 @@ class ProgressBar(Callback):
         self.bar = None
 
     def _describe(self, state: TrainerState) -> None:
-        self.bar.set_description(f"{self.desc} (epoch {min(state.epoch + 1, state.epochs)}/{state.epochs})")
+        # no redraw of its own: a log file gets the new epoch with the next timed line
+        self.bar.set_description(f"{self.desc} (epoch {min(state.epoch + 1, state.epochs)}/{state.epochs})",
+                                 refresh=False)
 
     def on_train_begin(self, state: TrainerState) -> None:
-        from .model import progress_bar
+        from ..runtime import progress_bar
 
         self.bar = progress_bar(state.total_steps, self.desc, unit="step")
         # a resumed run starts part-way; as tqdm's own ``initial``, so rate and ETA count this session's steps
@@ -162,8 +165,8 @@ class ProgressBar(Callback):
     def on_epoch_end(self, state: TrainerState) -> None:
         row = state.history[-1]
         shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+        self._describe(state)  # before the row: a log file's bar line after it names the next epoch
         self.bar.write(f"epoch {row['epoch']}: {shown}")
-        self._describe(state)
 
     def on_train_end(self, state: TrainerState) -> None:
         if self.bar is not None:

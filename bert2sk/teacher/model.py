@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -18,48 +17,13 @@ import numpy as np
 
 from .._validation import check_texts
 from ..errors import InputError, ModelFileError
-from ..runtime import cpu_supports_bf16, resolve_dtype
+from ..runtime import LOG_REDRAW_SECONDS, cpu_supports_bf16, progress_bar, resolve_dtype
 
-__all__ = ["Teacher", "packaged_encoder_path", "cpu_supports_bf16", "task_from_config", "progress_bar"]
+# progress_bar and LOG_REDRAW_SECONDS live in bert2sk.runtime (upstream of features too); kept importable from here
+__all__ = ["Teacher", "packaged_encoder_path", "cpu_supports_bf16", "task_from_config", "progress_bar",
+           "LOG_REDRAW_SECONDS"]
 
 TRUNCATIONS = ("head+tail", "head", "tail")
-#: Seconds between redraws of a progress bar written to a file rather than a terminal.
-LOG_REDRAW_SECONDS = 30.0
-
-
-def progress_bar(total: int | None, desc: str, enabled: bool = True, *, leave: bool = True, unit: str = "doc"):
-    """A tqdm bar that redraws freely on a terminal and rarely into a log file.
-
-    Redirected to a file, every redraw is one more line of output (hundreds
-    for a long run), so there the bar redraws at most every
-    :data:`LOG_REDRAW_SECONDS` and always keeps its final state as a summary
-    line, whatever ``leave`` says. Notebook widgets redraw in place and are
-    left as they are.
-
-    Parameters
-    ----------
-    total : int or None
-        Expected count (``None``: unknown, no ETA).
-    desc : str
-        Label in front of the bar.
-    enabled : bool
-        ``False`` gives a silent bar (same methods, no output).
-    leave : bool
-        Keep the bar on a terminal once closed.
-    unit : str
-        What is counted.
-
-    Returns
-    -------
-    tqdm.tqdm
-        Use as a context manager, or call ``close()``.
-    """
-    from tqdm.auto import tqdm
-
-    widget = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
-    live = widget or bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=leave or not live,
-                mininterval=0.1 if live else LOG_REDRAW_SECONDS, dynamic_ncols=live)
 
 
 def packaged_encoder_path() -> str:
