@@ -387,6 +387,10 @@ def report_cmd(
     console.print(f"report: [bold green]{escape(str(written))}[/]")
 
 
+EncoderOpt = Annotated[Path | None, typer.Option(
+    help="The encoder folder of a student on sentence embeddings, when it is not where the student's card says.")]
+
+
 @app.command()
 def explain(
     text: Annotated[str, typer.Argument(help="The text to score and explain.")],
@@ -395,18 +399,29 @@ def explain(
     method: Annotated[str, typer.Option(help="auto (exact where possible), lime or shap.")] = "auto",
     label: Annotated[str | None, typer.Option(help="Explain this class (by name) instead of the predicted one.")]
     = None,
+    encoder: EncoderOpt = None,
 ) -> None:
-    """Score one text with a saved student and show the words behind the score."""
+    """Score one text with a saved student and show the words behind the score.
+
+    TF-IDF linear and tree students are scored by the compiled scorer: the
+    reasons are TF-IDF terms with their exact weights.
+    """
     import numpy as np
 
     from .explain import explain_text
     from .persistence import load_student
 
-    scorer, card = load_student(model)
+    scorer, card = load_student(model, encoder=encoder)
     names = card.get("label_names") or [str(c) for c in scorer.classes_]
-    attr = explain_text(scorer, text, method=method, class_names=names, label=label)
-    proba = scorer.predict_proba([text])[0]
-    source = f"({escape(card.get('name', model.name))}, {escape(attr.method)})"
+    compiled = _compiled(scorer, card) if method in ("auto", "linear-exact", "tree-shap") else None
+    if compiled is not None:
+        s = compiled.score(text, k=top, label=label)
+        proba, how, toward, rows = s.probabilities, f"compiled {compiled.kind}, exact", s.explained, s.reasons
+    else:
+        attr = explain_text(scorer, text, method=method, class_names=names, label=label)
+        proba, how = scorer.predict_proba([text])[0], attr.method
+        toward, rows = attr.class_names[attr.explained_class], attr.top(top)
+    source = f"({escape(card.get('name', model.name))}, {escape(how)})"
     if card.get("task") == "multilabel":
         # the saved thresholds were tuned on validation data; 0.5 only for students saved without them
         th = np.asarray(card.get("thresholds") or [0.5] * len(proba))
@@ -417,10 +432,21 @@ def explain(
         console.print(f"[bold]{escape(str(names[pred]))}[/] with probability {proba[pred]:.3f}  {source}")
     t = Table(header_style="bold")
     t.add_column("term")
-    t.add_column(f"weight toward {escape(str(attr.class_names[attr.explained_class]))}", justify="right")
-    for token, weight in attr.top(top):
+    t.add_column(f"weight toward {escape(str(toward))}", justify="right")
+    for token, weight in rows:
         t.add_row(escape(token), f"[{'green' if weight > 0 else 'red'}]{weight:+.4f}[/]")
     console.print(t)
+
+
+def _compiled(model, card: dict):
+    """The compiled scorer of a TF-IDF linear/tree student, ``None`` for any other (or one it cannot match)."""
+    from .errors import InputError
+    from .serve import compile_scorer
+
+    try:
+        return compile_scorer(model, card)
+    except InputError:
+        return None
 
 
 @app.command()
