@@ -41,10 +41,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def atomic_dir(final: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+def atomic_dir(final: str | os.PathLike, write: Callable[[Path], object],
+               on_os_error: Callable[[OSError, Path], BaseException] | None = None) -> Path:
     """Build a folder through ``write(tmp)`` in a sibling temporary folder, then swap it in.
 
-    A crash or a full disk leaves the old folder (or none), never a half-written one.
+    A crash or a full disk leaves the old folder (or none), never a half-written one. An ``OSError``
+    becomes ``on_os_error(exc, final)`` (default: a :class:`Bert2skError` naming the folder).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +63,24 @@ def atomic_dir(final: str | os.PathLike, write: Callable[[Path], object]) -> Pat
             shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if on_os_error is not None:
+            raise on_os_error(exc, final) from None
         raise Bert2skError(f"could not write {final}: {exc.strerror or exc}; check free space and permissions") \
             from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def json_default(obj: object) -> object:
+    """``json.dumps(default=...)`` for what bert2sk writes: numpy scalars and arrays, paths."""
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")

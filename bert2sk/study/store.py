@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_dir
+from .._io import atomic_dir, json_default
 from ..errors import InputError, ModelFileError
 from ..persistence import load_student, save_student
 from ..teacher.stored import load_logits, save_logits
@@ -95,15 +95,7 @@ def _write_study(result: StudyResult, root: Path) -> None:
             "teacher_fingerprint": result.teacher_fingerprint, "n_train": int(result.n_train),
             "n_labelled": int(result.n_labelled), "timings": {k: float(v) for k, v in result.timings.items()},
             "settings": result.settings, "models": [_entry_record(result.models[n]) for n in names]}
-    (root / "study.json").write_text(json.dumps(meta, indent=2, default=_plain))
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+    (root / "study.json").write_text(json.dumps(meta, indent=2, default=json_default))
 
 
 def _teacher_thresholds(result: StudyResult) -> Any:

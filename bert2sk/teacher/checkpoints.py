@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_dir as _atomic_dir
 from ..errors import ModelFileError
 
 __all__ = [
@@ -61,23 +62,17 @@ def removed_on_failure(tmp: Path, where: Path):
         raise
 
 
+def _checkpoint_os_error(exc: OSError, where: Path) -> BaseException:
+    return disk_full(exc, where) if exc.errno == errno.ENOSPC else exc
+
+
 def atomic_dir(final: Path, write: Callable[[Path], None]) -> None:
     """Write a directory via ``write(tmp_dir)`` into a sibling temp dir, then swap it in.
 
-    A crash or a full disk leaves the old directory (or none), never a half-written one.
+    A crash or a full disk leaves the old directory (or none), never a half-written one; a full
+    disk says that ``resume=True`` picks up the last complete checkpoint.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    with removed_on_failure(tmp, final):
-        write(tmp)
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    _atomic_dir(final, write, on_os_error=_checkpoint_os_error)
 
 
 def sweep_stale_checkpoints(out: Path) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_bytes
+from .._io import atomic_write_bytes, json_default
 from ..errors import InputError, ModelFileError
 
 __all__ = ["TeacherScores", "save_logits", "load_logits"]
@@ -177,16 +177,8 @@ def save_logits(directory: str | os.PathLike, logits: Mapping[str, np.ndarray], 
     if texts is not None:
         lines = "".join(json.dumps({"split": k, "text": t}) + "\n" for k, ts in texts.items() for t in ts)
         atomic_write_bytes(directory / TEXTS_FILE, gzip.compress(lines.encode(), mtime=0))
-    atomic_write_bytes(directory / META_FILE, json.dumps(dict(meta), indent=2, default=_plain).encode())
+    atomic_write_bytes(directory / META_FILE, json.dumps(dict(meta), indent=2, default=json_default).encode())
     return directory
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
 def load_logits(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict, dict[str, list[str]] | None]:
