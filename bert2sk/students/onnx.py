@@ -29,12 +29,12 @@ import numpy as np
 from .._io import atomic_dir, atomic_write_bytes
 from .._validation import check_texts
 from ..errors import InputError, ModelFileError, require
-from ..targets import logits_to_proba
+from ..targets import decisions, logits_to_proba
+from .bundle import CARD_FILE, read_card
 
 __all__ = ["export_onnx", "OnnxStudent", "ONNX_FORMAT", "CARD_FILE"]
 
 ONNX_FORMAT = "bert2sk-onnx-student/1"
-CARD_FILE = "bert2sk_student.json"
 _MODEL_FILE = "model.onnx"
 
 
@@ -162,13 +162,7 @@ class OnnxStudent:
         from transformers import AutoTokenizer
 
         root = Path(directory)
-        try:
-            card = json.loads((root / CARD_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            raise ModelFileError(f"{root} is not an ONNX student folder ({CARD_FILE} is missing or unreadable); "
-                                 "export one with bert2sk export or export_onnx") from None
-        if card.get("format") != ONNX_FORMAT:
-            raise ModelFileError(f"{root} holds a {card.get('format')!r} model, not {ONNX_FORMAT}")
+        card = read_card(root, ONNX_FORMAT)
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -233,5 +227,4 @@ class OnnxStudent:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """Class indices (binary, multiclass) or a 0/1 matrix at 0.5 (multilabel)."""
-        p = self.predict_proba(texts)
-        return (p >= 0.5).astype(int) if self.task == "multilabel" else p.argmax(axis=1)
+        return decisions(self.predict_proba(texts), self.task)

@@ -25,12 +25,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._io import atomic_dir, atomic_write_bytes
 from .._validation import check_same_length, check_texts
-from ..errors import InputError, ModelFileError
+from ..errors import InputError
+from ..targets import decisions
+from .bundle import CARD_FILE, read_card
 
 __all__ = ["TransformerStudent", "pick_layers", "cut_layers", "TRANSFORMER_FORMAT"]
 
 TRANSFORMER_FORMAT = "bert2sk-transformer-student/1"
-CARD_FILE = "bert2sk_student.json"
 
 
 def pick_layers(n_teacher: int, layers: int | Sequence[int] | None) -> list[int]:
@@ -245,8 +246,7 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Sequence[str]) -> np.ndarray:
         """Class indices (binary, multiclass) or a 0/1 matrix at 0.5 (multilabel)."""
-        p = self.predict_proba(X)
-        return (p >= 0.5).astype(int) if self.task_ == "multilabel" else p.argmax(axis=1)
+        return decisions(self.predict_proba(X), self.task_)
 
     # -- saving --------------------------------------------------------------------------
     def save_bundle(self, directory: str | os.PathLike, card: dict[str, Any] | None = None) -> Path:
@@ -270,13 +270,7 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         from ..teacher.model import load_tokenizer_and_model
 
         root = Path(directory)
-        try:
-            card = json.loads((root / CARD_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            raise ModelFileError(f"{root} is not a transformer student folder ({CARD_FILE} is missing or "
-                                 "unreadable); save one with bert2sk distill") from None
-        if card.get("format") != TRANSFORMER_FORMAT:
-            raise ModelFileError(f"{root} holds a {card.get('format')!r} model, not {TRANSFORMER_FORMAT}")
+        card = read_card(root, TRANSFORMER_FORMAT)
         tokenizer, model = load_tokenizer_and_model(root)
         student = cls(**card["params"])
         student.layers_ = list(card.get("layers_kept", []))
