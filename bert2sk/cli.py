@@ -450,6 +450,36 @@ def _compiled(model, card: dict):
 
 
 @app.command()
+def serve(
+    model: Annotated[Path, typer.Argument(help="A saved student (.skops file or student folder).")],
+    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it to this machine.")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    encoder: EncoderOpt = None,
+    max_texts: Annotated[int, typer.Option(help="Texts per request (more: 413).")] = 256,
+    max_chars: Annotated[int, typer.Option(help="Characters per text (more: 413).")] = 20_000,
+    max_body_bytes: Annotated[int, typer.Option(help="Bytes per request body (more: 413).")] = 2_000_000,
+) -> None:
+    """Serve a saved student over HTTP: POST /v1/predict, GET /healthz, GET /v1/model, docs at /docs.
+
+    POST /v1/predict takes {"texts": [...], "explain": k} and answers, per
+    text, the labels, the probabilities and the k strongest reasons (TF-IDF
+    students). Bad input gets a JSON error (413 past a limit, 422 otherwise).
+    """
+    from .errors import require
+    from .persistence import load_student
+    from .serve import ServeLimits, create_app
+
+    uvicorn = require("uvicorn", "serve")
+    student, card = load_student(model, encoder=encoder)
+    name = str(card.get("name") or model.name.removesuffix(".skops"))
+    limits = ServeLimits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes)
+    api = create_app(student, card, limits, name=name)
+    console.print(f"serving [bold]{escape(name)}[/] on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
 def bench(
     model: Annotated[list[Path], typer.Option(
         help="Saved students (.skops files or student folders); repeat the option for several.")],

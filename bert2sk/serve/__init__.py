@@ -2,10 +2,13 @@
 
 * :func:`compile_scorer` / :class:`CompiledScorer` — a TF-IDF linear or tree
   student scoring one text with its exact reasons in microseconds.
+* :func:`create_app` / :class:`ServeLimits` — the FastAPI service behind
+  ``bert2sk serve`` (FastAPI and uvicorn come with ``bert2sk[serve]``).
 """
 
 from __future__ import annotations
 
+from .app import ServeLimits, Service, create_app
 from .compiled import PARITY_TOLERANCE, CompiledScorer, Score, compile_scorer
 
-__all__ = ["compile_scorer", "CompiledScorer", "Score", "PARITY_TOLERANCE"]
+__all__ = ["compile_scorer", "CompiledScorer", "Score", "PARITY_TOLERANCE", "create_app", "ServeLimits", "Service"]
