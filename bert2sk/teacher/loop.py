@@ -134,6 +134,9 @@ class _Run:
         self.out = Path(args.output_dir).expanduser()
         self.pad_id = pad_token_id(tokenizer)
         self.bf16 = resolve_dtype(args.dtype) == "bf16"
+        if args.freeze_embeddings:
+            # no gradient, so AdamW skips them (decay included); the optimiser's groups stay as without freezing
+            model.get_input_embeddings().requires_grad_(False)
         per_epoch = math.ceil(math.ceil(len(train) / args.batch_size) / args.grad_accum)
         self.state = TrainerState(args.epochs, per_epoch, per_epoch * args.epochs, self.out)
         self.optimizer, self.scheduler = _optimizer(model, args, self.state.total_steps)
