@@ -450,6 +450,34 @@ def _compiled(model, card: dict):
 
 
 @app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="A saved student (.skops file or transformer student folder).")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Where to write: a .onnx file (TF-IDF students) or a folder "
+                                                      "(transformer students).")],
+    int8: Annotated[bool, typer.Option(help="Transformer students: int8 weights (ONNX Runtime dynamic).")] = False,
+) -> None:
+    """Export a saved student to ONNX, to score texts without Python's scikit-learn (ONNX Runtime).
+
+    TF-IDF linear and tree students become one .onnx file (input "text":
+    strings; outputs "probabilities", "label"); transformer students a folder
+    with the graph and the tokenizer. Features the graph cannot reproduce are
+    refused with the reason.
+    """
+    from .persistence import load_student
+
+    student, card = load_student(model)
+    if hasattr(student, "to_onnx"):
+        written = student.to_onnx(onnx, int8=int8, card={k: card[k] for k in ("task", "label_names") if k in card})
+    elif hasattr(student, "session"):
+        raise InputError(f"{model} is an ONNX student already; copy its folder")
+    else:
+        from .serve.onnx_export import export_tfidf_onnx
+
+        written = export_tfidf_onnx(student, onnx, card)
+    console.print(f"ONNX: [bold green]{escape(str(written))}[/]")
+
+
+@app.command()
 def serve(
     model: Annotated[Path, typer.Argument(help="A saved student (.skops file or student folder).")],
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it to this machine.")]
