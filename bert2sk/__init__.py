@@ -48,6 +48,11 @@ _API = {
     "fidelity": "metrics",
     "save_student": "persistence",
     "load_student": "persistence",
+    "compile_scorer": "serve",
+    "CompiledScorer": "serve",
+    "create_app": "serve",
+    "ServeLimits": "serve",
+    "export_tfidf_onnx": "serve",
     "Bert2skError": "errors",
     "InputError": "errors",
     "ModelFileError": "errors",
@@ -56,6 +61,7 @@ _API = {
 __all__ = [
     "Attribution",
     "Bert2skError",
+    "CompiledScorer",
     "Corpus",
     "DistilledClassifier",
     "InputError",
@@ -63,6 +69,7 @@ __all__ = [
     "ModelFileError",
     "OnnxStudent",
     "SentenceEmbeddings",
+    "ServeLimits",
     "SoftTargetClassifier",
     "StudyResult",
     "Teacher",
@@ -70,11 +77,14 @@ __all__ = [
     "TfidfFeatures",
     "TrainingArguments",
     "TransformerStudent",
+    "compile_scorer",
+    "create_app",
     "distillation_loss",
     "evaluate",
     "expected_calibration_error",
     "explain",
     "explain_text",
+    "export_tfidf_onnx",
     "fidelity",
     "fit_classifier",
     "label_texts",
@@ -106,6 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .metrics import evaluate, expected_calibration_error, fidelity
     from .persistence import load_student, save_student
     from .report import write_report
+    from .serve import CompiledScorer, ServeLimits, compile_scorer, create_app, export_tfidf_onnx
     from .students import (
         DistilledClassifier,
         OnnxStudent,
