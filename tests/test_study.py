@@ -186,6 +186,8 @@ def test_transformer_students_join_the_same_study_and_survive_save_and_load(tiny
     assert (onnx_p.argmax(1) == torch_p.argmax(1)).mean() >= 0.99
     folder = res.save(tmp_path / "study")
     again = load_study(folder)
+    # every student is one file or folder right under students/, whatever its name holds ("kd 1/2 layers")
+    assert all(m.bundle.count("/") == 1 for m in again.models.values() if m.bundle)
     for m in (name, f"{name} · onnx int8"):
         np.testing.assert_allclose(again.models[m].scorer.predict_proba(test.texts), res.models[m].proba, atol=1e-5)
     html = write_report(again, tmp_path / "report.html", n_docs=3).read_text()

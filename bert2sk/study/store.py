@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,16 @@ _MEASURES = ("size_bytes", "latency_ms", "latency_std_ms", "batch_ms_per_1000", 
 
 
 def slug(name: str) -> str:
-    """A model's file name: ``distilled · linear · tfidf · soft targets`` -> ``distilled-linear-tfidf-soft_targets``."""
-    return name.replace(" · ", "-").replace(" ", "_")
+    """A model's file name, one path component whatever the name holds.
+
+    Examples
+    --------
+    >>> slug("distilled · linear · tfidf · soft targets")
+    'distilled-linear-tfidf-soft_targets'
+    >>> slug("distilled · transformer · text · kd 3/6 layers · onnx int8")
+    'distilled-transformer-text-kd_3_6_layers-onnx_int8'
+    """
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name.replace(" · ", "-").replace(" ", "_"))
 
 
 def display_source(source: str) -> str:
