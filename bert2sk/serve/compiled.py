@@ -96,6 +96,7 @@ class CompiledScorer:
         self.thresholds = thresholds
         self.output = output
         self._tree_reasons = tree_reasons
+        self._term_list = [str(t) for t in terms.tolist()]
 
     def __repr__(self) -> str:
         return (f"CompiledScorer(kind={self.kind!r}, task={self.task!r}, classes={len(self.class_names)}, "
@@ -158,8 +159,8 @@ class CompiledScorer:
         order = sorted(range(len(weights)), key=lambda i: -abs(weights[i]))
         if k is not None:
             order = order[:max(int(k), 0)]
-        terms = self.terms
-        reasons = [(str(terms[term_cols[i]]), weights[i]) for i in order if weights[i] != 0.0]
+        terms = self._term_list
+        reasons = [(terms[term_cols[i]], weights[i]) for i in order if weights[i] != 0.0]
         return Score(p, names, self.class_names[c], reasons, base, base + sum(weights))
 
     def reasons(self, text: str, k: int | None = None, label: int | str | None = None) -> list[tuple[str, float]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +57,9 @@ class Unit:
     regression, ridge), and scipy then sums the row's products in float32, in
     column order, before adding the intercept. Summing the same float32
     products in the same order gives the same floats; a float64 sum would
-    differ by float32 rounding (about 1e-8 in a probability).
+    differ by float32 rounding (about 1e-8 in a probability). A one-output
+    model (binary) is summed in plain Python, rounding each step through a
+    one-float ``array("f")``: NumPy's per-call cost would dominate.
     """
 
     def __init__(self, estimator: Any, x_dtype: np.dtype) -> None:
@@ -64,14 +67,41 @@ class Unit:
         self.dtype = np.result_type(x_dtype, coef.dtype)
         self.coef_t = np.ascontiguousarray(np.atleast_2d(coef).T, dtype=self.dtype)  # (n_features, n_outputs)
         self.intercept = estimator.intercept_  # kept as is: NumPy's promotion with it is part of the result
+        self.out_dtype = (np.zeros(self.coef_t.shape[1], dtype=self.dtype) + self.intercept).dtype
+        single = self.coef_t.shape[1] == 1
+        self._w = self.coef_t[:, 0].tolist() if single else None
+        self._b = float(np.asarray(self.intercept, dtype=np.float64).reshape(-1)[0]) if single else 0.0
+        self._f32 = self.dtype == np.float32
+        self._out_f32 = self.out_dtype == np.float32
 
     def __call__(self, cols: list[int], vals: list[float]) -> np.ndarray:
+        if self._w is not None:
+            return np.array([self.scalar(cols, vals)], dtype=self.out_dtype)
         if cols:
             products = np.asarray(vals, dtype=self.dtype)[:, None] * self.coef_t[cols]
             acc = np.add.accumulate(products, axis=0)[-1]  # left to right, as scipy's CSR product
         else:
             acc = np.zeros(self.coef_t.shape[1], dtype=self.dtype)
         return acc + self.intercept
+
+    def scalar(self, cols: list[int], vals: list[float]) -> float:
+        """The decision of a one-output model as a Python float (holding a float32 where scikit-learn's is one)."""
+        w = self._w
+        if not self._f32:
+            acc = 0.0
+            for c, v in zip(cols, vals, strict=True):
+                acc += v * w[c]
+            return acc + self._b
+        buf = array("f", [0.0])
+        products = array("f", [v * w[c] for c, v in zip(cols, vals, strict=True)])  # exact float products
+        acc = 0.0
+        for p in products:
+            buf[0] = acc + p  # the exact sum of two floats, rounded to a float, as a float32 addition
+            acc = buf[0]
+        if self._out_f32:
+            buf[0] = acc + self._b
+            return buf[0]
+        return acc + self._b
 
 
 def _logistic(d: np.ndarray) -> np.ndarray:
@@ -102,14 +132,26 @@ class LinearHead:
     output: str  # what the explained decision is, in words
     units: list[Unit]
     post: Any  # callable: list of decision arrays -> probabilities
+    direct: Any = None  # callable: (cols, vals) -> probabilities, where one plain-Python path does it all
+
+    def __post_init__(self) -> None:
+        n = self.weights_t.shape[0]
+        # binary reasons read two rows as plain floats: a NumPy fancy index costs more than the products
+        self._rows = ([self.weights_t[:, 0].tolist(), self.weights_t[:, 1].tolist()]
+                      if self.weights_t.shape[1] == 2 and n else None)
 
     def proba(self, cols: list[int], vals: list[float]) -> np.ndarray:
+        if self.direct is not None:
+            return self.direct(cols, vals)
         return np.asarray(self.post([u(cols, vals) for u in self.units]), dtype=np.float64)
 
     def contributions(self, cols: list[int], vals: list[float], c: int) -> list[float]:
         """Each term's share of class ``c``'s decision: ``tfidf * W[c, term]`` (the exact attribution)."""
         if not cols:
             return []
+        if self._rows is not None:
+            w = self._rows[c]
+            return [v * w[col] for col, v in zip(cols, vals, strict=True)]
         return (np.asarray(vals, dtype=np.float64) * self.weights_t[cols, c]).tolist()
 
     def base(self, c: int) -> float:
@@ -120,18 +162,27 @@ def _is_linear(est: Any) -> bool:
     return hasattr(est, "coef_") and hasattr(est, "intercept_") and not hasattr(est.coef_, "toarray")
 
 
-def _distilled_units(student: DistilledClassifier, task: str, x_dtype: np.dtype) -> tuple[list[Unit], Any] | None:
+def _distilled_units(student: DistilledClassifier, task: str, x_dtype: np.dtype) -> tuple | None:
     inner = student.estimator_
     ests = list(inner.estimators_) if hasattr(inner, "estimators_") else [inner]
     if not all(_is_linear(e) for e in ests):
         return None
     t = float(student.temperature)
+    units = [Unit(e, x_dtype) for e in ests]
+    if task == "binary" and len(units) == 1 and units[0]._w is not None:
+        unit = units[0]
+
+        def margin(cols: list[int], vals: list[float]) -> np.ndarray:
+            s = sigmoid(unit.scalar(cols, vals) * t)
+            return np.array([1.0 - s, s])
+
+        return units, None, margin
 
     def post(ds: list[np.ndarray]) -> np.ndarray:
         d = np.concatenate([np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in ds]) * t
         return _link(d, task)
 
-    return [Unit(e, x_dtype) for e in ests], post
+    return units, post, None
 
 
 def _classifier_post(est: Any, n_classes: int) -> Any:
@@ -151,8 +202,8 @@ def _classifier_post(est: Any, n_classes: int) -> Any:
     return post
 
 
-def _linear_units(student: Any, task: str, n_classes: int, x_dtype: np.dtype) -> tuple[list[Unit], Any] | None:
-    """``(units, post)`` reproducing the student's ``predict_proba``, or ``None`` for a student without one."""
+def _linear_units(student: Any, task: str, n_classes: int, x_dtype: np.dtype) -> tuple | None:
+    """``(units, post, direct)`` reproducing the student's ``predict_proba``, or ``None`` for a student without one."""
     from sklearn.linear_model import LogisticRegression
 
     if isinstance(student, DistilledClassifier):
@@ -164,16 +215,16 @@ def _linear_units(student: Any, task: str, n_classes: int, x_dtype: np.dtype) ->
         if task == "multilabel":
             posts = [_classifier_post(e, 2) for e in ests]
             units = [Unit(e, x_dtype) for e in ests]
-            return units, lambda ds: np.array([f(d)[1] for f, d in zip(posts, ds, strict=True)])
+            return units, lambda ds: np.array([f(d)[1] for f, d in zip(posts, ds, strict=True)]), None
         f = _classifier_post(ests[0], n_classes)
-        return [Unit(ests[0], x_dtype)], lambda ds: f(ds[0])
+        return [Unit(ests[0], x_dtype)], lambda ds: f(ds[0]), None
     if isinstance(student, OneVsRestClassifier) and task == "multilabel":
         ests = list(student.estimators_)
         if not all(isinstance(e, LogisticRegression) for e in ests):
             return None
-        return [Unit(e, x_dtype) for e in ests], lambda ds: np.array([_logistic(d)[1] for d in ds])
+        return [Unit(e, x_dtype) for e in ests], lambda ds: np.array([_logistic(d)[1] for d in ds]), None
     if isinstance(student, LogisticRegression):
-        return [Unit(student, x_dtype)], lambda ds: _logistic(ds[0])
+        return [Unit(student, x_dtype)], lambda ds: _logistic(ds[0]), None
     return None
 
 

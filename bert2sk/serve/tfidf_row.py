@@ -77,26 +77,25 @@ class TfidfRow:
 
     def counts(self, text: str) -> dict[int, int]:
         """Column -> count of the text's in-vocabulary terms."""
-        vocab = self.vocabulary
+        get = self.vocabulary.get
         counts: dict[int, int] = {}
         for term in self.analyze(text):
-            col = vocab.get(term)
+            col = get(term)
             if col is not None:
                 counts[col] = counts.get(col, 0) + 1
         return counts
 
-    def _tf_value(self, count: int) -> float:
+    def _tf_values(self, counts: dict[int, int], cols: list[int]) -> list[float]:
         if self.binary:
-            return 1.0
-        if count < _TF_TABLE:
-            return self._tf[count]
-        return self._tf_table(count + 1)[count]
+            return [1.0] * len(cols)
+        tf = self._tf
+        return [tf[n] if n < _TF_TABLE else self._tf_table(n + 1)[n] for n in map(counts.__getitem__, cols)]
 
     def __call__(self, text: str) -> tuple[list[int], list[float]]:
         """``(columns, values)``: ascending columns and their TF-IDF values, as the vectorizer stores them."""
         counts = self.counts(text)
         cols = sorted(counts)
-        vals = [self._tf_value(counts[c]) for c in cols]
+        vals = self._tf_values(counts, cols)
         if self.idf is not None:
             idf = self.idf
             vals = array(self._code, [v * idf[c] for v, c in zip(vals, cols, strict=True)]).tolist()
