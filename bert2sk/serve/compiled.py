@@ -172,7 +172,7 @@ def _pipeline_parts(model: Any) -> tuple[Any, Any]:
     """``(vectorizer, student)`` of a two-step TF-IDF pipeline, or a one-line refusal."""
     steps = getattr(model, "steps", None)
     kind = model_kind(model)
-    if not steps or kind is None:
+    if not steps or kind not in ("linear", "tree") or not hasattr(steps[0][1], "build_analyzer"):
         what = type(model).__name__
         raise InputError(f"only a Pipeline of fitted TF-IDF features and a linear or tree student compiles; this "
                          f"{what} is not one (embedding and transformer students score through the model itself)")
