@@ -50,7 +50,6 @@ KNOWN_STALE = {
     "reports/clinc150/report.html",
     "reports/demo/report.html",
     "reports/goemotions/report.html",
-    "reports/imdb/report.html",
 }
 
 
