@@ -34,6 +34,7 @@ from .methods import (
 from .methods import (
     explain as explain,  # deprecated alias of explain_text, kept for ``from bert2sk.explain import explain``
 )
+from .static import explain_static, static_terms, token_contributions
 from .study import (
     AgreementResult,
     DocumentExplanations,
@@ -47,7 +48,8 @@ from .study import (
 
 __all__ = [
     "Attribution", "tokenize", "BR_PATTERN", "explain_text", "explain_labels", "explain_lime", "explain_linear",
-    "explain_tree", "explain_shap", "auto_method", "model_kind", "linear_decision", "tree_output", "METHODS",
+    "explain_tree", "explain_shap", "explain_static", "static_terms", "token_contributions", "auto_method",
+    "model_kind", "linear_decision", "tree_output", "METHODS",
     "linear_terms", "tree_rules", "tree_view",
     "TreeView", "shap_summary", "agreement", "pair_agreement", "explain_study", "pick_documents",
     "classes_to_explain", "global_view", "StudyExplanations", "DocumentExplanations", "GlobalView", "AgreementResult",

@@ -19,6 +19,7 @@ from sklearn.multioutput import MultiOutputRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ..errors import InputError
+from ..features import StaticFeatures
 from ..students import DistilledClassifier, SoftTargetClassifier
 
 
@@ -32,6 +33,7 @@ class ModelView:
     class_names: list[str] | None
     vectorizer: Any = None  # a fitted TfidfVectorizer when the first step is one
     student: Any = None  # the estimator behind the vectorizer
+    features: Any = None  # the first step of a (features, student) pipeline, whatever it is
 
 
 def _is_tfidf(step: Any) -> bool:
@@ -63,9 +65,10 @@ def view(model: Any, name: str | None = None, class_names: Sequence[str] | None 
         model = model.scorer
         name = name or entry_name
     steps = getattr(model, "steps", None)
-    vec = student = None
+    vec = student = feats = None
     if steps:
         vec = steps[0][1] if _is_tfidf(steps[0][1]) and len(steps) == 2 else None
+        feats = steps[0][1] if len(steps) == 2 else None
         student = steps[-1][1]
     if hasattr(model, "predict_proba"):
         fn = model.predict_proba
@@ -81,7 +84,7 @@ def view(model: Any, name: str | None = None, class_names: Sequence[str] | None 
         if class_names is None and getattr(student, "classes_", None) is not None and task != "multilabel":
             class_names = [str(c) for c in student.classes_]
     return ModelView(name or type(model).__name__, fn, task, list(class_names) if class_names else None, vec,
-                     student)
+                     student, feats)
 
 
 def proba_row(fn: Callable, text: str) -> np.ndarray:
@@ -259,7 +262,8 @@ def tree_output(student: Any, c: int) -> tuple[Any, int | None, float, str] | No
 
 
 def model_kind(model: Any) -> str | None:
-    """``"linear"`` or ``"tree"`` when ``model`` is a TF-IDF student with an exact explainer, else ``None``.
+    """``"linear"`` or ``"tree"`` for a TF-IDF student with an exact explainer, ``"static"`` for a linear
+    student on static token features (exact per token), else ``None``.
 
     ``model`` is anything :func:`~bert2sk.explain.explain_text` takes (a
     ModelEntry, a fitted Pipeline, a callable). Nothing is run: the answer
@@ -279,6 +283,8 @@ def model_kind(model: Any) -> str | None:
         mv = view(model)
     except InputError:
         return None
+    if isinstance(mv.features, StaticFeatures) and mv.student is not None:
+        return "static" if linear_decision(mv.student) is not None else None
     if mv.vectorizer is None or mv.student is None:
         return None
     if linear_decision(mv.student) is not None:

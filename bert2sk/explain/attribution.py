@@ -69,7 +69,7 @@ class Attribution:
         Class (or label) indices into ``class_names``.
     class_names : list of str
     method : str
-        ``"lime"``, ``"linear-exact"``, ``"tree-shap"`` or ``"shap-partition"``.
+        ``"lime"``, ``"linear-exact"``, ``"tree-shap"``, ``"static-exact"`` or ``"shap-partition"``.
     settings : dict
         What reproduces it: ``num_samples``, ``random_state``, ...
     model : str
@@ -83,7 +83,8 @@ class Attribution:
         when the method has none.
     terms, term_weights : list
         Feature-level weights before they were spread over words (TF-IDF
-        n-grams for exact methods); empty when words are the features.
+        n-grams, or a static student's tokens, for exact methods); empty
+        when words are the features.
 
     Examples
     --------

@@ -22,7 +22,7 @@ from .attribution import Attribution, tokenize
 __all__ = ["explain_text", "explain_labels", "explain_lime", "explain_linear", "explain_tree", "explain_shap",
            "METHODS"]
 
-METHODS = ("auto", "lime", "linear-exact", "tree-shap", "shap-partition")
+METHODS = ("auto", "lime", "linear-exact", "tree-shap", "static-exact", "shap-partition")
 # LIME's separator: non-word characters and whole <br /> tags, so LIME's words
 # are exactly the tokeniser's words (inner groups must not capture: LIME wraps it).
 _LIME_SPLIT = r"(?:<[bB][rR]\s*/?>|\W)+"
@@ -329,11 +329,11 @@ def explain_shap(model: Any, text: str, *, label: int | str | None = None, label
 def auto_method(model: Any) -> str:
     """The method ``explain_text(method="auto")`` picks for ``model``.
 
-    Exact ones for TF-IDF students (``linear-exact``, ``tree-shap``),
-    ``shap-partition`` for anything else.
+    Exact ones for TF-IDF students (``linear-exact``, ``tree-shap``) and
+    linear static students (``static-exact``), ``shap-partition`` for anything else.
     """
-    kind = model_kind(model)
-    return "linear-exact" if kind == "linear" else "tree-shap" if kind == "tree" else "shap-partition"
+    exact = {"linear": "linear-exact", "tree": "tree-shap", "static": "static-exact"}
+    return exact.get(model_kind(model) or "", "shap-partition")
 
 
 def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,
@@ -357,6 +357,10 @@ def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | 
         return explain_linear(model, text, label=label, labels=labels, name=name, class_names=class_names)
     if method == "tree-shap":
         return explain_tree(model, text, label=label, labels=labels, name=name, class_names=class_names)
+    if method == "static-exact":
+        from .static import explain_static  # it builds on this module's helpers
+
+        return explain_static(model, text, label=label, labels=labels, name=name, class_names=class_names)
     return explain_shap(model, text, label=label, labels=labels, num_samples=num_samples, random_state=random_state,
                         name=name, class_names=class_names, task=task)
 
@@ -370,9 +374,10 @@ def explain_text(model: Any, text: str, method: str = "auto", *, label: int | st
     ----------
     model : ModelEntry, fitted Pipeline(features, student), or callable texts -> proba
     text : str
-    method : {"auto", "lime", "linear-exact", "tree-shap", "shap-partition"}
+    method : {"auto", "lime", "linear-exact", "tree-shap", "static-exact", "shap-partition"}
         ``auto``: exact ``coef * tfidf`` for linear TF-IDF students, tree SHAP
-        for tree ones, model-agnostic SHAP otherwise.
+        for tree ones, exact per-token contributions for linear students on
+        static token features, model-agnostic SHAP otherwise.
     label : int or str or None
         Class index or name to explain; default the predicted class (the top
         label for multilabel; see :func:`explain_labels` for every active one).

@@ -5,8 +5,9 @@ returns it as :class:`StudyExplanations`; it formats and draws nothing.
 
 Which model is run on which text:
 
-* TF-IDF students are cheap to run: every explained document, with their
-  exact method (``linear-exact``, ``tree-shap``).
+* TF-IDF students and linear static students are cheap to run: every
+  explained document, with their exact method (``linear-exact``,
+  ``tree-shap``, ``static-exact``).
 * Students on embeddings and transformer students on raw text cost an
   encoder pass per call: they are explained only when the study has no TF-IDF
   student, and then only with LIME on the teacher documents.
@@ -31,6 +32,7 @@ from .agreement import agreement
 from .attribution import Attribution
 from .global_views import TreeView, linear_terms, shap_summary, tree_view
 from .methods import explain_labels, explain_lime
+from .static import static_terms
 
 __all__ = ["explain_study", "pick_documents", "classes_to_explain", "StudyExplanations", "DocumentExplanations",
            "GlobalView", "AgreementResult"]
@@ -99,8 +101,8 @@ class GlobalView:
     """What explains one student as a whole.
 
     ``kind`` is :func:`~bert2sk.explain.model_kind`'s answer; ``terms``
-    (:func:`~bert2sk.explain.linear_terms`) is set for linear students and
-    ``tree`` for tree ones. ``summary`` is
+    (:func:`~bert2sk.explain.linear_terms`, :func:`~bert2sk.explain.static_terms`)
+    is set for linear students and ``tree`` for tree ones. ``summary`` is
     :func:`~bert2sk.explain.shap_summary` over the student's per-document
     attributions, made with ``summary_method``.
     """
@@ -168,9 +170,14 @@ def _students(result: Any) -> list[Any]:
     return [m for m in result.models.values() if m.role != "teacher" and m.scorer is not None]
 
 
+def _exact(m: Any) -> bool:
+    """TF-IDF students and linear static students: exact explainers, and they run cheaply."""
+    return m.features == "tfidf" or model_kind(m) == "static"
+
+
 def _explained(students: list[Any]) -> list[Any]:
-    # TF-IDF students have exact explainers and run cheaply; the others cost an encoder pass per call
-    return [m for m in students if m.features == "tfidf"] or students
+    # the others cost an encoder pass per call, or have no exact explainer (trees on static vectors)
+    return [m for m in students if _exact(m)] or students
 
 
 def pick_documents(result: Any, n_docs: int, seed: int = 0) -> list[int]:
@@ -257,7 +264,7 @@ class _Settings:
 def _explain_student(doc: DocumentExplanations, m: Any, with_teacher: bool, s: _Settings) -> None:
     """Exact attributions of a TF-IDF student, LIME of any other on teacher documents; LIME for the teacher too."""
     cls = classes_to_explain(s.task, m.proba[doc.index], m.thresholds, s.picked)
-    if m.features == "tfidf":
+    if _exact(m):
         attrs = explain_labels(m, doc.text, labels=cls, name=m.name, class_names=s.names)
     elif with_teacher:
         attrs = s.lime(m, doc.text, cls, m.name)
@@ -321,6 +328,8 @@ def global_view(entry: Any, label_names: Sequence[str], attributions: Sequence[A
         gv.terms = linear_terms(entry, k=k, class_names=label_names)
     elif kind == "tree":
         gv.tree = tree_view(entry, max_depth=4, class_names=label_names)
+    elif kind == "static":
+        gv.terms = static_terms(entry, k=k, class_names=label_names)
     return gv
 
 

@@ -10,10 +10,11 @@ versions (skops records the class path) still load.
 from __future__ import annotations
 
 from .embeddings import SentenceEmbeddings
+from .static import StaticFeatures
 from .tfidf import TfidfFeatures, clean_text
 
-for _obj in (SentenceEmbeddings, TfidfFeatures, clean_text):
+for _obj in (SentenceEmbeddings, StaticFeatures, TfidfFeatures, clean_text):
     _obj.__module__ = __name__
 del _obj
 
-__all__ = ["clean_text", "TfidfFeatures", "SentenceEmbeddings"]
+__all__ = ["clean_text", "TfidfFeatures", "SentenceEmbeddings", "StaticFeatures"]
