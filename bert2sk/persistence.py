@@ -250,16 +250,11 @@ def load_student(path: str | os.PathLike, trusted: Iterable[str] = (), encoder: 
     return model, card
 
 
-_BUNDLE_CARD = "bert2sk_student.json"
-
-
 def _load_bundle(path: Path) -> tuple[object, dict]:
     """A student saved as a folder: read its card, then let its kind load it (weights only, no code)."""
-    try:
-        fmt = json.loads((path / _BUNDLE_CARD).read_text()).get("format")
-    except (OSError, json.JSONDecodeError, AttributeError):
-        raise ModelFileError(f"{path} is a folder without a readable {_BUNDLE_CARD}, so it is not a saved "
-                             "student; pass a .skops file or a student folder written by bert2sk") from None
+    from .students.bundle import read_card
+
+    fmt = read_card(path).get("format")
     from .students.onnx import ONNX_FORMAT, OnnxStudent
     from .students.transformer import TRANSFORMER_FORMAT, TransformerStudent
 

@@ -159,7 +159,8 @@ def _read_meta(root: Path) -> dict[str, Any]:
 def _entry(rec: dict[str, Any], proba: np.ndarray, root: Path) -> ModelEntry:
     scorer = None
     if rec.get("bundle"):
-        scorer, _ = load_student(root / rec["bundle"])
+        # an embedding student whose encoder is absent still loads: the report only runs it when the teacher is given
+        scorer, _ = load_student(root / rec["bundle"], require_encoder=False)
     th = np.asarray(rec.get("thresholds", 0.5), dtype=float)
     measures = {k: (float("nan") if rec.get(k) is None else float(rec[k])) for k in _MEASURES}
     return ModelEntry(rec["name"], rec["role"], rec["family"], rec["kind"], rec["features"], proba, scorer=scorer,
