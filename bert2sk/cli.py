@@ -414,6 +414,7 @@ def explain(
     scorer, card = load_student(model, encoder=encoder)
     names = card.get("label_names") or [str(c) for c in scorer.classes_]
     compiled = _compiled(scorer, card) if method in ("auto", "linear-exact", "tree-shap") else None
+    footer = ""
     if compiled is not None:
         s = compiled.score(text, k=top, label=label)
         proba, how, toward, rows = s.probabilities, f"compiled {compiled.kind}, exact", s.explained, s.reasons
@@ -421,6 +422,10 @@ def explain(
         attr = explain_text(scorer, text, method=method, class_names=names, label=label)
         proba, how = scorer.predict_proba([text])[0], attr.method
         toward, rows = attr.class_names[attr.explained_class], attr.top(top)
+        if attr.method == "static-exact":  # the student's own tokens, whose contributions add up to its decision
+            rows = sorted(zip(attr.terms, attr.term_weights, strict=True), key=lambda tw: -abs(tw[1]))[:top]
+            footer = (f"intercept {attr.base_value:+.4f} + {len(attr.terms)} token contributions "
+                      f"{sum(attr.term_weights):+.4f} = {attr.output:+.4f} ({attr.settings.get('output', '')})")
     source = f"({escape(card.get('name', model.name))}, {escape(how)})"
     if card.get("task") == "multilabel":
         # the saved thresholds were tuned on validation data; 0.5 only for students saved without them
@@ -436,6 +441,8 @@ def explain(
     for token, weight in rows:
         t.add_row(escape(token), f"[{'green' if weight > 0 else 'red'}]{weight:+.4f}[/]")
     console.print(t)
+    if footer:
+        console.print(escape(footer))
 
 
 def _compiled(model, card: dict):

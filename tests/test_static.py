@@ -158,3 +158,52 @@ def test_a_saved_static_student_predicts_with_the_teacher_folder_deleted(tiny_be
     assert loaded[0].vectors_.dtype == np.float16
     [a] = explain_static(loaded, texts[0], label=1)
     assert abs(a.base_value + sum(a.term_weights) - loaded.decision_function([texts[0]])[0]) < 1e-6
+
+
+def test_static_kinds_join_a_study_explained_exactly_and_saved(tiny_teacher_trained, tmp_path):
+    from bert2sk.data import Corpus
+    from bert2sk.explain import explain_study
+    from bert2sk.report import write_report
+    from bert2sk.study import load_study, run_study
+
+    teacher = Teacher.from_pretrained(tiny_teacher_trained, progress=False, max_length=32)
+    texts, y = sentiment_texts(240)
+    train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(80)
+    kinds = ("static", "static-tuned", "tfidf+static")
+    families = {"static": ("linear", "tree"), "static-tuned": ("linear",), "tfidf+static": ("linear",)}
+    res = run_study(teacher, train.keep_labels(30), test, latency_runs=3, families=families, features=kinds,
+                    kinds=("regression",), options={"static": {"cache_dir": str(tmp_path / "tables")}},
+                    progress=False)
+    table = res.table
+    assert set(table["features"]) == {"text", *kinds}
+    linear = table[(table["role"] == "distilled") & (table["family"] == "linear")]
+    # a teacher that learned sentiment words: a mean of its word vectors follows it most of the way (measured 0.81)
+    assert linear.loc["distilled · linear · static · logit regression", "fidelity"] > 0.75
+    name = "distilled · linear · static-tuned · logit regression"
+    explained = explain_study(res, [0, 1], teacher_docs=0)
+    attr = explained.documents[0].students[name][0]
+    assert attr.method == "static-exact"
+    assert "distilled · tree · static · logit regression" in explained.unexplained  # no exact explainer for trees
+    assert explained.global_views[name].kind == "static" and explained.global_views[name].terms
+    again = load_study(res.save(tmp_path / "study"))
+    for m in (name, "distilled · linear · tfidf+static · logit regression"):
+        np.testing.assert_allclose(again.models[m].scorer.predict_proba(test.texts), res.models[m].proba)
+    html = write_report(again, tmp_path / "report.html", n_docs=2).read_text()
+    assert "token contributions" in html and "static-exact" in html
+    with pytest.raises(InputError, match="unknown static student options"):
+        run_study(teacher, train, test, features=("static",), options={"static": {"pca": 8}})
+
+
+def test_cli_explain_lists_a_static_students_tokens_and_their_exact_sum(static_tiny, sentiment_logits, tmp_path):
+    from typer.testing import CliRunner
+
+    from bert2sk.cli import app
+
+    texts, y, z = sentiment_logits
+    student = make_pipeline(static_tiny, make_distilled("linear")).fit(texts, y, distilledclassifier__teacher_logits=z)
+    path = save_student(tmp_path / "static", student, {"task": "binary", "label_names": ["neg", "pos"]})
+    out = CliRunner().invoke(app, ["explain", "a good film, really good!", "--model", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "static-exact" in out.output and "token contributions" in out.output
+    margin = student.decision_function(["a good film, really good!"])[0]
+    assert f"= {margin:+.4f}" in out.output

@@ -73,7 +73,7 @@ class StaticFeatures(TransformerMixin, BaseEstimator):
     tune_epochs : int, default=0
         Epochs of fine-tuning the table on the teacher's logits (0: none).
     tune_learning_rate : float, default=1e-2
-        Adam's step relative to the table's RMS (3 epochs at 1e-2 were best on CLINC150 validation).
+        Adam's step relative to the table's RMS (2-3 epochs at 1e-2 were best on CLINC150 validation).
     tune_batch_size : int, default=64
     cache_dir : str or None, default=None
         Keep distilled tables here, keyed by the model's files and the

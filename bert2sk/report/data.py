@@ -188,7 +188,16 @@ def _panel(attr: Attribution, role: str, limit: int) -> dict:
         "segments": highlight_segments(attr, limit),
         "top": [(w, f"{v:+.3g}") for w, v in attr.top(5)],
         "empty": not attr.tokens,
+        "exact": _exact_sum(attr),
     }
+
+
+def _exact_sum(attr: Attribution) -> str:
+    """The per-token split of a static student's decision, in one line (empty for other methods)."""
+    if attr.method != "static-exact":
+        return ""
+    return (f"intercept {attr.base_value:+.3f} + {len(attr.terms)} token contributions "
+            f"{sum(attr.term_weights):+.3f} = {attr.output:+.3f} ({attr.settings.get('output', 'decision')})")
 
 
 def _panel_rows(panels: list[list[dict]], shown: list[Any]) -> list[list[dict]]:
@@ -242,7 +251,7 @@ def _agreement_rows(result: Any, found: list[AgreementResult]) -> list[dict]:
 
 def _global_panel(entry: Any, gv: GlobalView) -> dict:
     out: dict[str, Any] = {"model": entry.name, "short": _short(entry.name), "role": entry.role, "kind": gv.kind}
-    if gv.kind == "linear" and gv.terms is not None:
+    if gv.kind in ("linear", "static") and gv.terms is not None:  # static: tokens, scored alone
         classes = [{**c, "positive": [(t, f"{v:+.3f}") for t, v in c["positive"]],
                     "negative": [(t, f"{v:+.3f}") for t, v in c["negative"]]} for c in gv.terms[:_MAX_CLASSES_SHOWN]]
         out.update(classes=classes, more_classes=max(0, len(gv.terms) - _MAX_CLASSES_SHOWN))

@@ -187,7 +187,7 @@ class EmbeddingKind:
 
 _KINDS: dict[str, StudentKind] = {}
 # kinds that live in modules of their own register themselves when imported: one line per kind
-_KIND_MODULES = ("bert2sk.study.transformer_kind",)
+_KIND_MODULES = ("bert2sk.study.transformer_kind", "bert2sk.study.static_kind")
 
 
 def register_kind(kind: StudentKind) -> None:

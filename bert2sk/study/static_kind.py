@@ -12,7 +12,7 @@ Kinds it registers (each its own rows, so a reader sees what each buys):
 
 Options (``run_study(options={"static": {...}})``, read by all three):
 ``pca_dims`` (256), ``normalize`` (True), ``sif_coefficient`` (1e-4),
-``tune_epochs`` (3, ``static-tuned`` only), ``tune_learning_rate`` (1e-2),
+``tune_epochs`` (2, ``static-tuned`` only), ``tune_learning_rate`` (1e-2),
 ``cache_dir`` (``$BERT2SK_CACHE/static`` or ``~/.cache/bert2sk/static``: the
 distilled table is kept there, keyed by the teacher's files, so a rerun
 skips the distillation; ``None`` keeps nothing).
@@ -29,7 +29,7 @@ from .specs import FeatureSet, StudentSpec, StudyContext, register_kind, sklearn
 
 __all__ = ["StaticKind", "StaticTunedKind", "TfidfStaticKind", "static_options"]
 
-_DEFAULTS: dict[str, Any] = {"pca_dims": 256, "normalize": True, "sif_coefficient": 1e-4, "tune_epochs": 3,
+_DEFAULTS: dict[str, Any] = {"pca_dims": 256, "normalize": True, "sif_coefficient": 1e-4, "tune_epochs": 2,
                              "tune_learning_rate": 1e-2, "cache_dir": "default"}
 
 
