@@ -194,3 +194,25 @@ def test_transformer_students_join_the_same_study_and_survive_save_and_load(tiny
     assert "kd 1/2 layers" in html
     with pytest.raises(InputError, match="unknown transformer student options"):
         run_study(teacher, train, test, features=("transformer",), options={"transformer": {"layer": 1}})
+
+
+def test_a_saved_study_with_embedding_students_loads_without_the_teacher_and_runs_with_it(tiny_bert, tmp_path):
+    import shutil
+
+    from bert2sk.study import load_study
+
+    teacher_dir = tmp_path / "teacher"
+    shutil.copytree(tiny_bert, teacher_dir)
+    teacher = Teacher.from_pretrained(teacher_dir, progress=False, max_length=32)
+    texts, y = sentiment_texts(120)
+    train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(40)
+    res = run_study(teacher, train, test, features=("embeddings",), families=("linear",), latency_runs=3)
+    folder = res.save(tmp_path / "study")
+    name = "distilled · linear · embeddings · soft targets"
+    moved = tmp_path / "elsewhere"
+    shutil.move(teacher_dir, moved)
+    alone = load_study(folder)  # no encoder anywhere: loads, and the report leaves the student unexplained
+    assert alone.teacher_scorer is None and alone.models[name].scorer is not None
+    given = load_study(folder, teacher=moved)
+    np.testing.assert_allclose(given.models[name].scorer.predict_proba(test.texts), res.models[name].proba,
+                               atol=1e-5)

@@ -163,6 +163,11 @@ def _teacher_scorer(teacher: Any) -> Callable[[Sequence[str]], np.ndarray] | Non
     return score
 
 
+def _teacher_settings(teacher: Any) -> dict[str, Any]:
+    """How the teacher read texts: a saved study reloads it the same way (its fingerprint depends on them)."""
+    return {k: getattr(teacher, k) for k in ("max_length", "truncation", "dtype", "batch_size") if hasattr(teacher, k)}
+
+
 def _per_kind(families: Sequence[str] | Mapping[str, Sequence[str]], features: Sequence[str]):
     if isinstance(families, Mapping):
         return {f: tuple(families.get(f, ())) for f in features}
@@ -259,5 +264,5 @@ def run_study(
         timings=timings, teacher_scorer=_teacher_scorer(teacher),
         settings={"features": list(features), "families": {k: list(v) for k, v in per_kind.items()},
                   "kinds": list(kinds), "temperature": temperature, "alpha": alpha, "seed": seed,
-                  "registered_kinds": list(kind_names())},
+                  "registered_kinds": list(kind_names()), "teacher": _teacher_settings(teacher)},
     )

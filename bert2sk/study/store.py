@@ -156,22 +156,22 @@ def _read_meta(root: Path) -> dict[str, Any]:
     return meta
 
 
-def _entry(rec: dict[str, Any], proba: np.ndarray, root: Path) -> ModelEntry:
+def _entry(rec: dict[str, Any], proba: np.ndarray, root: Path, encoder: Any | None) -> ModelEntry:
     scorer = None
     if rec.get("bundle"):
         # an embedding student whose encoder is absent still loads: the report only runs it when the teacher is given
-        scorer, _ = load_student(root / rec["bundle"], require_encoder=False)
+        scorer, _ = load_student(root / rec["bundle"], encoder=encoder, require_encoder=False)
     th = np.asarray(rec.get("thresholds", 0.5), dtype=float)
     measures = {k: (float("nan") if rec.get(k) is None else float(rec[k])) for k in _MEASURES}
     return ModelEntry(rec["name"], rec["role"], rec["family"], rec["kind"], rec["features"], proba, scorer=scorer,
                       thresholds=th if th.ndim else float(th), bundle=rec.get("bundle"), **measures)
 
 
-def _teacher_scorer(teacher: Any, fingerprint: str) -> Any:
+def _teacher_scorer(teacher: Any, fingerprint: str, settings: dict[str, Any]) -> Any:
     from ..teacher import Teacher
 
     if not hasattr(teacher, "predict_proba"):
-        teacher = Teacher.from_pretrained(teacher, progress=False)
+        teacher = Teacher.from_pretrained(teacher, progress=False, **settings)
     if fingerprint and getattr(teacher, "fingerprint", fingerprint) != fingerprint:
         raise InputError(f"this teacher (fingerprint {teacher.fingerprint}) is not the one the study was run with "
                          f"({fingerprint}); pass the teacher that made the study")
@@ -214,14 +214,17 @@ def load_study(directory: str | os.PathLike, teacher: Any | None = None) -> Stud
     with np.load(root / "predictions.npz", allow_pickle=False) as npz:
         y_test = npz["y_test"]
         probas = [npz[f"proba_{i}"].astype(np.float64) for i in range(len(meta["models"]))]
-    models = {rec["name"]: _entry(rec, p, root) for rec, p in zip(meta["models"], probas, strict=True)}
+    # the teacher's folder is the embedding students' encoder
+    encoder = teacher if isinstance(teacher, (str, os.PathLike)) else getattr(teacher, "source_path", None)
+    models = {rec["name"]: _entry(rec, p, root, encoder) for rec, p in zip(meta["models"], probas, strict=True)}
     table = pd.read_csv(root / "results.csv", index_col="model")
     return StudyResult(
         title=meta["title"], scenario=meta["scenario"], task=meta["task"], label_names=tuple(meta["label_names"]),
         teacher_source=meta["teacher"], teacher_fingerprint=meta["teacher_fingerprint"], test_texts=texts["test"],
         y_test=y_test, teacher_logits_test=z["test"].astype(np.float64), n_train=meta["n_train"],
         n_labelled=meta["n_labelled"], models=models, table=table, timings=meta.get("timings", {}),
-        teacher_scorer=None if teacher is None else _teacher_scorer(teacher, meta["teacher_fingerprint"]),
+        teacher_scorer=None if teacher is None else _teacher_scorer(
+            teacher, meta["teacher_fingerprint"], meta.get("settings", {}).get("teacher", {})),
         settings=meta.get("settings", {}),
     )
 
