@@ -36,6 +36,7 @@ class DemoSettings:
     teacher_max_length: int = 128
     teacher_learning_rate: float = 5e-5
     teacher_batch_size: int = 16
+    teacher_freeze_embeddings: bool = True
     n_docs: int = 20
     teacher_docs: int = 3
     latency_runs: int = 100
@@ -126,6 +127,7 @@ def _fine_tune(settings: DemoSettings, out: Path, progress: bool) -> dict:
         output_dir=str(out), epochs=settings.teacher_epochs, max_length=settings.teacher_max_length,
         learning_rate=settings.teacher_learning_rate, batch_size=settings.teacher_batch_size,
         seed=settings.seed, progress=progress, early_stopping_patience=None,
+        freeze_embeddings=settings.teacher_freeze_embeddings,
     )
     result = train_teacher(train, args, resume=True)
     done = out / "bert2sk_training.json"
