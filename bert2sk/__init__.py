@@ -39,6 +39,9 @@ _API = {
     "packaged_encoder_path": "teacher",
     "TfidfFeatures": "features",
     "SentenceEmbeddings": "features",
+    "StaticFeatures": "features",
+    "augment_texts": "features",
+    "augment_corpus": "features",
     "DistilledClassifier": "students",
     "SoftTargetClassifier": "students",
     "make_baseline": "students",
@@ -71,12 +74,15 @@ __all__ = [
     "SentenceEmbeddings",
     "ServeLimits",
     "SoftTargetClassifier",
+    "StaticFeatures",
     "StudyResult",
     "Teacher",
     "TeacherScores",
     "TfidfFeatures",
     "TrainingArguments",
     "TransformerStudent",
+    "augment_corpus",
+    "augment_texts",
     "compile_scorer",
     "create_app",
     "distillation_loss",
@@ -112,7 +118,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .data import Corpus, load_aclimdb, load_clinc150, load_demo_corpus, load_goemotions, load_hub, load_table
     from .errors import Bert2skError, InputError, ModelFileError
     from .explain import Attribution, explain_text
-    from .features import SentenceEmbeddings, TfidfFeatures
+    from .features import SentenceEmbeddings, StaticFeatures, TfidfFeatures, augment_corpus, augment_texts
     from .metrics import evaluate, expected_calibration_error, fidelity
     from .persistence import load_student, save_student
     from .report import write_report
