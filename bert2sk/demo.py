@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-__all__ = ["DemoRun", "DemoSettings", "PhaseTimes", "cache_dir", "demo_teacher", "run_demo"]
+__all__ = ["DemoRun", "DemoSettings", "PhaseTimes", "cache_dir", "demo_teacher", "run_demo", "split_demo_corpus"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +109,11 @@ def _split(settings: DemoSettings):
     from .data import load_demo_corpus
 
     return load_demo_corpus().split(settings.n_test, seed=settings.seed)
+
+
+def split_demo_corpus(settings: DemoSettings = DemoSettings()):
+    """The demo's ``(train, test)`` split of the shipped reviews (what its teacher and students see)."""
+    return _split(settings)
 
 
 def _teacher_dir(settings: DemoSettings) -> Path:
