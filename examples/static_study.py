@@ -1,12 +1,12 @@
 """Static students next to TF-IDF and embedding students, one study per setting, on a real teacher.
 
     python examples/static_study.py --teacher DIR [--data ../shared/data/clinc150/data_oos_plus.json]
-        [--labels 1510] [--augment 2] [--families linear] [--tag NAME]
+        [--train-size N] [--labels 1510] [--augment 2] [--features tfidf,static] [--families linear] [--tag NAME]
 
 Runs :func:`bert2sk.study.run_study` with the kinds ``tfidf``, ``embeddings``,
 ``static`` (the teacher's encoder distilled into one vector per token),
-``static-tuned`` (that table fine-tuned on the teacher's logits) and, with
-``--union``, ``tfidf+static``. ``--augment N`` adds N augmented texts per
+``static-tuned`` (that table fine-tuned on the teacher's logits) and, on
+request, ``tfidf+static``. ``--augment N`` adds N augmented texts per
 training text (Tang et al. 2019; scored by the teacher, unlabelled, so only
 distilled students see them). Writes ``reports/static/<tag>.md`` and
 ``<tag>.csv``: the command, the teacher (folder name and fingerprint), and
@@ -32,12 +32,13 @@ def _args(argv: list[str] | None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", required=True, help="a fine-tuned CLINC150 teacher folder")
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--train-size", type=int, default=0, help="a seeded sample of this many training texts (0: all)")
     ap.add_argument("--labels", type=int, default=0, help="keep this many labels (stratified); 0 keeps all")
     ap.add_argument("--augment", type=int, default=0, help="augmented texts per training text (0: none)")
     ap.add_argument("--families", default="linear")
     ap.add_argument("--kinds", default="regression,soft")
-    ap.add_argument("--union", action="store_true", help="also the tfidf+static students")
-    ap.add_argument("--no-embeddings", action="store_true")
+    ap.add_argument("--features", default="tfidf,embeddings,static,static-tuned",
+                    help="student kinds (tfidf+static too, slow with many classes)")
     ap.add_argument("--max-length", type=int, default=32)
     ap.add_argument("--cache", type=Path, default=None, help="logit cache (default: beside the teacher)")
     ap.add_argument("--tag", default=None)
@@ -65,12 +66,16 @@ def main(argv: list[str] | None = None) -> int:
 
     teacher = Teacher.from_pretrained(args.teacher, max_length=args.max_length, progress=False)
     train, test = (load_clinc150(args.data, s) for s in ("train", "test"))
+    if args.train_size:
+        import numpy as np
+
+        keep = np.sort(np.random.default_rng(0).permutation(len(train))[:args.train_size])
+        train = train.subset(keep)
     if args.labels:
         train = train.keep_labels(args.labels, seed=0)
     if args.augment:
         train = augment_corpus(train, n_per_text=args.augment, seed=0)
-    features = ["tfidf", *([] if args.no_embeddings else ["embeddings"]), "static", "static-tuned",
-                *(["tfidf+static"] if args.union else [])]
+    features = args.features.split(",")
     cache = args.cache or Path(args.teacher).with_name(Path(args.teacher).name + ".logits.sqlite")
     t0 = time.perf_counter()
     res = run_study(teacher, train, test, features=features, families=tuple(args.families.split(",")),
