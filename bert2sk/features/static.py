@@ -121,10 +121,13 @@ class StaticFeatures(TransformerMixin, BaseEstimator):
         self.progress = progress
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X: Sequence[str], y: Any = None, teacher_logits: np.ndarray | None = None) -> StaticFeatures:
+    def fit(self, X: Sequence[str], y: Any = None, teacher_logits: np.ndarray | None = None,
+            task: str | None = None) -> StaticFeatures:
         """Distil the token table from ``model`` (and fine-tune it on ``teacher_logits`` when asked).
 
-        ``X`` is only read by the fine-tuning; the plain table depends on the model alone.
+        ``X`` is only read by the fine-tuning; the plain table depends on the model alone. ``task``
+        ``"multilabel"`` tunes on the logits as they are; otherwise each row is centred first (a
+        softmax ignores a shift).
         """
         texts = check_texts(X, allow_empty_strings=True)
         if self.tune_epochs and teacher_logits is None:
@@ -140,7 +143,7 @@ class StaticFeatures(TransformerMixin, BaseEstimator):
             from .static_tuning import tune_table
 
             tuned = tune_table(self.vectors_.astype(np.float32), self.token_weights(texts), z,
-                               normalize=self.normalize, epochs=int(self.tune_epochs),
+                               normalize=self.normalize, centre=task != "multilabel", epochs=int(self.tune_epochs),
                                learning_rate=float(self.tune_learning_rate), batch_size=int(self.tune_batch_size),
                                seed=int(self.random_state), progress=self.progress)
             self._set_table(tuned.astype(np.float16), tokenizer_json)

@@ -42,9 +42,9 @@ def _bag_inputs(weights: sp.csr_matrix, rows: np.ndarray):
 
 
 def tune_table(table: np.ndarray, weights: sp.csr_matrix, logits: np.ndarray, *, normalize: bool = True,
-               epochs: int = 3, learning_rate: float = 1e-2, batch_size: int = 64, seed: int = 0,
+               centre: bool = True, epochs: int = 3, learning_rate: float = 1e-2, batch_size: int = 64, seed: int = 0,
                progress: bool = False) -> np.ndarray:
-    """The table after ``epochs`` of fitting mean-of-vectors + linear head to the centred ``logits``.
+    """The table after ``epochs`` of fitting mean-of-vectors + linear head to the (centred) ``logits``.
 
     Parameters
     ----------
@@ -55,6 +55,9 @@ def tune_table(table: np.ndarray, weights: sp.csr_matrix, logits: np.ndarray, *,
         The teacher's logits for those texts.
     normalize : bool
         L2-normalise each mean, as the features do.
+    centre : bool
+        Centre each row of ``logits`` (binary and multiclass; not multilabel, whose
+        per-label sigmoids see every shift).
     learning_rate : float
         Adam's step, relative to the RMS of the table (and of the head).
 
@@ -65,7 +68,8 @@ def tune_table(table: np.ndarray, weights: sp.csr_matrix, logits: np.ndarray, *,
     import torch
 
     z = np.asarray(logits, dtype=np.float64)
-    z = z - z.mean(axis=1, keepdims=True)  # softmax ignores a shift; binary [0, m] becomes [-m/2, m/2]
+    if centre:  # softmax ignores a shift; binary [0, m] becomes [-m/2, m/2]
+        z = z - z.mean(axis=1, keepdims=True)
     bag, head, opts = _start(table, weights, z, normalize, learning_rate)
     target = torch.from_numpy(z.astype(np.float32))
     gen = torch.Generator().manual_seed(int(seed))

@@ -59,7 +59,7 @@ def _static_features(ctx: StudyContext, tuned: bool):
                        normalize=o["normalize"], tune_epochs=o["tune_epochs"] if tuned else 0,
                        tune_learning_rate=o["tune_learning_rate"], cache_dir=o["cache_dir"], random_state=ctx.seed,
                        progress=ctx.progress)
-    return f.fit(ctx.train.texts, teacher_logits=ctx.z_train if tuned else None)
+    return f.fit(ctx.train.texts, teacher_logits=ctx.z_train if tuned else None, task=ctx.task)
 
 
 def _feature_set(f: Any, ctx: StudyContext) -> FeatureSet:
