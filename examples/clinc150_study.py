@@ -2,6 +2,7 @@
 
     python examples/clinc150_study.py --data ../shared/data/clinc150/data_oos_plus.json --report
     python examples/clinc150_study.py --tune   # TF-IDF linear students tuned on the validation split
+    python examples/clinc150_study.py students --from-logits [--labels 1510] [--report]   # no teacher model
 
 Fine-tunes the packaged all-MiniLM-L6-v2 on the train split (15,250 queries,
 validation split for early stopping), scores every query, trains TF-IDF and
@@ -9,12 +10,24 @@ embedding students (softmax heads) and baselines, and writes
 ``reports/clinc150/`` (RESULTS_TABLES.md, results.csv, teacher_logits.npz,
 teacher.json). In-scope accuracy and out-of-scope recall are reported as the
 CLINC authors do; latency is mean ± std over at least 100 single-query calls.
+
+``students --from-logits`` serves the stored logits (``teacher_logits.npz`` +
+``teacher.json``) through :class:`bert2sk.teacher.TeacherScores` on a machine
+without the teacher's weights: TF-IDF students only (linear, tree, svm), no
+teacher latency, size or explanations. The study folder is saved under
+``--study-dir`` (``~/.cache/bert2sk/studies/clinc150`` by default; its bundles
+are big) and the small files go to ``reports/clinc150/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +39,9 @@ from bert2sk.demo import cache_dir
 OUT = Path(__file__).resolve().parents[1] / "reports" / "clinc150"
 MAX_LENGTH = 32
 SEED = 0
+SEED_ROWS = (("BERT-base teacher (seed)", 0.867, 418.0, 73.7), ("DistilBERT student (seed)", 0.859, 256.0, 37.6))
+
+logger = logging.getLogger("clinc150_study")
 
 
 def run_tuning(data: Path) -> None:
@@ -73,21 +89,120 @@ def run_tuning(data: Path) -> None:
     print("\n".join(lines))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("../shared/data/clinc150/data_oos_plus.json"))
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--report", action="store_true", help="also write report.html (10 queries)")
-    ap.add_argument("--labels", type=int, default=None,
-                    help="label-scarce regime: baselines get this many labelled queries (stratified), distilled "
-                         "students the teacher's logits on all train queries; files get a _labelsN suffix")
-    ap.add_argument("--tune", action="store_true",
-                    help="only tune the TF-IDF linear students on the validation split (needs teacher_logits.npz)")
-    args = ap.parse_args()
-    if args.tune:
-        run_tuning(args.data)
-        return
+def _command() -> str:
+    """This run's command line for the files it writes (an absolute path shown relative to the project)."""
+    args = [os.path.relpath(a, OUT.parents[1]) if os.path.isabs(a) else a for a in sys.argv[1:]]
+    return "python examples/clinc150_study.py " + " ".join(shlex.quote(a) for a in args)
 
+
+def _scenario(n_train: int, labels: int | None, from_logits: bool) -> str:
+    if labels:
+        text = (f"CLINC150, label-scarce: baselines learn from {labels:,} labelled train queries (stratified); "
+                f"distilled students from the teacher's logits on all {n_train:,} train queries. Teacher: MiniLM-L6 "
+                f"fine-tuned on all train labels ({MAX_LENGTH} tokens).")
+    else:
+        text = (f"CLINC150 (data_oos_plus): 151 classes (150 intents + oos). Teacher: MiniLM-L6 fine-tuned on all "
+                f"{n_train:,} train queries ({MAX_LENGTH} tokens). Baselines learn from the same labels; distilled "
+                "students from the teacher's logits on the same queries (alpha = 0).")
+    if from_logits:
+        text += (" Rerun from the stored teacher logits (TF-IDF students only; teacher latency and size unknown, "
+                 "shown as n/a).")
+    return text
+
+
+def _num(value: float, fmt: str = ".2f") -> str:
+    return "n/a" if value is None or math.isnan(value) else format(value, fmt)
+
+
+def _scope_table(result, oos: int):
+    """The study's table with in-scope accuracy and out-of-scope recall, as the CLINC authors report them."""
+    import pandas as pd
+
+    y = result.y_test
+    in_scope = y != oos
+    extra = []
+    for name, entry in result.models.items():
+        pred = entry.proba.argmax(1)
+        extra.append({"model": name, "in_scope_accuracy": float((pred[in_scope] == y[in_scope]).mean()),
+                      "oos_recall": float((pred[~in_scope] == oos).mean())})
+    return result.table.join(pd.DataFrame(extra).set_index("model"))
+
+
+def _markdown(table, header: str) -> str:
+    lines = [header, "", "| model | accuracy | in-scope acc | OOS recall | macro-F1 | fidelity | size MB | "
+             "ms/query ± std |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in table.iterrows():
+        latency = "n/a" if math.isnan(r.latency_ms) else f"{r.latency_ms:.2f} ± {r.latency_std_ms:.2f}"
+        lines.append(f"| {name} | {r.accuracy:.3f} | {r.in_scope_accuracy:.3f} | {r.oos_recall:.3f} | "
+                     f"{r.f1_macro:.3f} | {r.fidelity:.3f} | {_num(r.size_mb)} | {latency} |")
+    lines += ["", "Seed study (Table: BERT-base teacher, DistilBERT student; their hardware, not ours):", "",
+              "| model | accuracy | size MB | ms/query |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {acc:.3f} | {size:.0f} | {ms} |" for name, acc, size, ms in SEED_ROWS]
+    return "\n".join(lines) + "\n"
+
+
+def _svg(table) -> str:
+    from bert2sk.report.plots import accuracy_latency_svg
+
+    short = {"baseline · ": "base · ", "distilled · ": "dist · ", "logit regression": "logit", "soft targets": "soft"}
+    points = []
+    for name, r in table.iterrows():
+        if math.isnan(r.latency_ms) or math.isnan(r.size_mb):
+            continue  # the stored-logits teacher has no latency or size to place
+        for a, b in short.items():
+            name = name.replace(a, b)
+        points.append({"short": name, "role": r.role, "size_mb": r.size_mb, "latency_ms": r.latency_ms,
+                       "accuracy": r.accuracy})
+    points += [{"short": name.replace(" teacher", "").replace(" student", ""), "role": "published",
+                "size_mb": size, "latency_ms": ms, "accuracy": acc} for name, acc, size, ms in SEED_ROWS]
+    # the trees sit near 0.1-0.6: plotting only what competes keeps the interesting corner readable
+    return accuracy_latency_svg([p for p in points if p["accuracy"] > 0.7])
+
+
+def write_files(result, table, suffix: str, header: str) -> None:
+    """RESULTS_TABLES, results, per_class and accuracy_latency files of one regime in ``OUT``."""
+    from bert2sk.metrics import per_class_scores
+
+    table.to_csv(OUT / f"results{suffix}.csv")
+    teacher_entry = result.models["teacher"]
+    best = table[table.role == "distilled"].accuracy.idxmax()
+    y, names = result.y_test, result.label_names
+    per_class = per_class_scores(result.models[best].proba, y, "multiclass", names, teacher_proba=teacher_entry.proba)
+    per_class.insert(0, "teacher_f1", per_class_scores(teacher_entry.proba, y, "multiclass", names)["f1"])
+    per_class.to_csv(OUT / f"per_class{suffix}.csv")
+    (OUT / f"RESULTS_TABLES{suffix}.md").write_text(_markdown(table, header))
+    (OUT / f"accuracy_latency{suffix}.svg").write_text(_svg(table))
+
+
+def run_from_logits(data: Path, labels: int | None, report: bool, study_dir: Path) -> None:
+    """TF-IDF students from the stored teacher logits; the study folder goes to ``study_dir``."""
+    from bert2sk.report import write_report
+    from bert2sk.study import load_study, run_study
+    from bert2sk.teacher import TeacherScores
+
+    train, val, test = (load_clinc150(data, s) for s in ("train", "val", "test"))
+    teacher = TeacherScores.load(OUT, corpora={"train": train, "val": val, "test": test})
+    suffix, study_train = ("", train) if not labels else (f"_labels{labels}", train.keep_labels(labels, seed=SEED))
+    t0 = time.perf_counter()
+    result = run_study(teacher, study_train, test, families={"tfidf": ("linear", "tree", "svm")},
+                       features=("tfidf",), latency_runs=200, title="CLINC150",
+                       scenario=_scenario(len(train), labels, True), seed=SEED)
+    study_s = time.perf_counter() - t0
+    folder = result.save(study_dir / (f"labels{labels}" if labels else "every_label"))
+    table = _scope_table(result, test.label_names.index("oos"))
+    header = (f"Produced by `{_command()}` ({study_s / 60:.1f} min on 2 shared CPU cores; study folder saved outside "
+              f"the repository). {result.scenario} The teacher row is the stored logits: its latency and size are "
+              "unknown here (n/a); latency is one query at a time on raw text, mean ± std of 200 calls.")
+    write_files(result, table, suffix, header)
+    logger.info("study %.1f min; timings %s", study_s / 60, json.dumps(result.timings))
+    print(_markdown(table, header), flush=True)
+    if report:
+        write_report(load_study(folder), OUT / f"report{suffix}.html", n_docs=10, teacher_docs=0,
+                     explain_class="oos")
+
+
+def run_with_teacher(args: argparse.Namespace) -> None:
+    """Fine-tune (or reuse) the teacher, store its logits and run every student family on TF-IDF and embeddings."""
     from bert2sk.study import run_study
     from bert2sk.teacher import Teacher, TrainingArguments, label_texts, save_logits, train_teacher
 
@@ -105,80 +220,54 @@ def main() -> None:
                          "fingerprint": teacher.fingerprint, "max_length": MAX_LENGTH, "history": res.history,
                          "train_seconds": res.seconds,
                          "test_accuracy": float((z["test"].argmax(1) == test.labels).mean())})
-
-    oos = test.label_names.index("oos")
-    scenario = (f"CLINC150 (data_oos_plus): 151 classes (150 intents + oos). Teacher: MiniLM-L6 fine-tuned on all "
-                f"{len(train):,} train queries ({MAX_LENGTH} tokens). Baselines learn from the same labels; distilled "
-                "students from the teacher's logits on the same queries (alpha = 0).")
-    suffix = ""
-    study_train = train
+    suffix, study_train = ("", train)
     if args.labels:
-        suffix = f"_labels{args.labels}"
-        study_train = train.keep_labels(args.labels, seed=SEED)
-        scenario = (f"CLINC150, label-scarce: baselines learn from {args.labels:,} labelled train queries "
-                    f"(stratified); distilled students from the teacher's logits on all {len(train):,} train queries. "
-                    f"Teacher: MiniLM-L6 fine-tuned on all train labels ({MAX_LENGTH} tokens).")
+        suffix, study_train = f"_labels{args.labels}", train.keep_labels(args.labels, seed=SEED)
     t1 = time.perf_counter()
     # A linear SVM on dense 384-d embeddings with 151 outputs costs 10+ minutes per student here (151
     # one-vs-rest problems over ~10 soft-target copies per query) for no gain over logistic regression.
     families = {"tfidf": ("linear", "tree", "svm"), "embeddings": ("linear", "tree")}
     result = run_study(teacher, study_train, test, families=families, cache_path=cache, latency_runs=200,
-                       title="CLINC150", scenario=scenario, seed=SEED)
+                       title="CLINC150", scenario=_scenario(len(train), args.labels, False), seed=SEED)
     study_s = time.perf_counter() - t1
-    y = test.labels
-    in_scope = y != oos
-    extra = []
-    for name, entry in result.models.items():
-        pred = entry.proba.argmax(1)
-        extra.append({"model": name, "in_scope_accuracy": float((pred[in_scope] == y[in_scope]).mean()),
-                      "oos_recall": float((pred[~in_scope] == oos).mean())})
-    import pandas as pd
-
-    table = result.table.join(pd.DataFrame(extra).set_index("model"))
-    table.to_csv(OUT / f"results{suffix}.csv")
-    lines = ["| model | accuracy | in-scope acc | OOS recall | macro-F1 | fidelity | size MB | ms/query ± std |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in table.iterrows():
-        lines.append(f"| {name} | {r.accuracy:.3f} | {r.in_scope_accuracy:.3f} | {r.oos_recall:.3f} | "
-                     f"{r.f1_macro:.3f} | {r.fidelity:.3f} | {r.size_mb:.2f} | {r.latency_ms:.2f} ± "
-                     f"{r.latency_std_ms:.2f} |")
-    seed_rows = ["", "Seed study (Table: BERT-base teacher, DistilBERT student; their hardware, not ours):", "",
-                 "| model | accuracy | size MB | ms/query |", "|---|---:|---:|---:|",
-                 "| BERT-base teacher (seed) | 0.867 | 418 | 73.7 |",
-                 "| DistilBERT student (seed) | 0.859 | 256 | 37.6 |"]
-    from bert2sk.metrics import per_class_scores
-
-    teacher_entry = result.models["teacher"]
-    best = table[table.role == "distilled"].accuracy.idxmax()
-    per_class = per_class_scores(result.models[best].proba, y, "multiclass", test.label_names,
-                                 teacher_proba=teacher_entry.proba)
-    per_class.insert(0, "teacher_f1", per_class_scores(teacher_entry.proba, y, "multiclass", test.label_names)["f1"])
-    per_class.to_csv(OUT / f"per_class{suffix}.csv")
-    (OUT / f"RESULTS_TABLES{suffix}.md").write_text("\n".join(lines + seed_rows) + "\n")
-    from bert2sk.report.plots import accuracy_latency_svg
-
-    short = {"baseline · ": "base · ", "distilled · ": "dist · ", "logit regression": "logit", "soft targets": "soft"}
-    points = []
-    for name, r in table.iterrows():
-        for a, b in short.items():
-            name = name.replace(a, b)
-        points.append({"short": name, "role": r.role, "size_mb": r.size_mb, "latency_ms": r.latency_ms,
-                       "accuracy": r.accuracy})
-    points += [{"short": "BERT-base (seed)", "role": "published", "size_mb": 418.0, "latency_ms": 73.7,
-                "accuracy": 0.867},
-               {"short": "DistilBERT (seed)", "role": "published", "size_mb": 256.0, "latency_ms": 37.6,
-                "accuracy": 0.859}]
-    # the trees sit near 0.1-0.6: plotting only what competes keeps the interesting corner readable
-    (OUT / f"accuracy_latency{suffix}.svg").write_text(accuracy_latency_svg([p for p in points if p["accuracy"] > 0.7]))
+    table = _scope_table(result, test.label_names.index("oos"))
+    write_files(result, table, suffix, f"Produced by `{_command()}`. {result.scenario}")
     meta = {"history": res.history, "train_seconds": res.seconds, "study_seconds": study_s,
-            "test_accuracy": float((z["test"].argmax(1) == y).mean()), "max_length": MAX_LENGTH,
+            "test_accuracy": float((z["test"].argmax(1) == test.labels).mean()), "max_length": MAX_LENGTH,
             "fingerprint": teacher.fingerprint}
-    print("\n".join(lines))
-    print(json.dumps(meta, indent=2))
+    logger.info("%s", json.dumps(meta, indent=2))
     if args.report:
         from bert2sk.report import write_report
 
         write_report(result, OUT / f"report{suffix}.html", n_docs=10, teacher_docs=2, explain_class="oos")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("half", nargs="?", choices=("all", "students"), default="all",
+                    help="all (default): teacher and students; students: only the students (needs --from-logits)")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/clinc150/data_oos_plus.json"))
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--report", action="store_true", help="also write report.html (10 queries)")
+    ap.add_argument("--labels", type=int, default=None,
+                    help="label-scarce regime: baselines get this many labelled queries (stratified), distilled "
+                         "students the teacher's logits on all train queries; files get a _labelsN suffix")
+    ap.add_argument("--tune", action="store_true",
+                    help="only tune the TF-IDF linear students on the validation split (needs teacher_logits.npz)")
+    ap.add_argument("--from-logits", action="store_true",
+                    help="students from teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
+    ap.add_argument("--study-dir", type=Path, default=None,
+                    help="where the study folder is saved (default: ~/.cache/bert2sk/studies/clinc150)")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if args.tune:
+        run_tuning(args.data)
+    elif args.half == "students" or args.from_logits:
+        if not args.from_logits:
+            ap.error("students needs --from-logits (the teacher path runs without the 'students' word)")
+        run_from_logits(args.data, args.labels, args.report, args.study_dir or cache_dir() / "studies" / "clinc150")
+    else:
+        run_with_teacher(args)
 
 
 if __name__ == "__main__":
