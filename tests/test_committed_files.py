@@ -49,7 +49,6 @@ _DOCTEST_INPUT = re.compile(r"^\s*>>> ")
 KNOWN_STALE = {
     "reports/clinc150/report.html",
     "reports/demo/report.html",
-    "reports/goemotions/report.html",
 }
 
 
