@@ -15,7 +15,7 @@ from bert2sk.cli import app
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "bert2sk", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+                          timeout=600)
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["teacher", "train"], ["label"], ["distill"], ["report"],
