@@ -15,7 +15,7 @@ from .conftest import sentiment_texts
 def _run(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "bert2sk", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+                          timeout=600)
 
 
 def _root_rows(scorer) -> int:

@@ -209,7 +209,7 @@ def test_sigkill_mid_run_then_resume(tiny_bert, tmp_path):
         assert c.integrity_ok() and c.count() == done_before
 
     second = _run_script(tiny_bert, cache, tmp_path / "second.npy", n, chunk)
-    out, err = second.communicate(timeout=120)
+    out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err[-2000:]
     stats = json.loads(out.strip().splitlines()[-1])
     distinct = len(set(make_texts(n)))

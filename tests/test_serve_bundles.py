@@ -25,7 +25,7 @@ PROBE = ["a good film", "a dull plot"]
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=180)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
 
 
 def _embedding_student(teacher: Path, texts: list[str], y: np.ndarray) -> Pipeline:
