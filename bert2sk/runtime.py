@@ -80,6 +80,10 @@ def _log_bar_class():
             if refresh:
                 self.refresh()
 
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            self.shown_n = self.n  # what the last line said, so the summary is not the same line again
+            return super().display(msg, pos)
+
         def clear(self, nolock: bool = False) -> None:
             """Nothing to clear: a line written to a file stays (tqdm would write a carriage return)."""
 
@@ -88,7 +92,7 @@ def _log_bar_class():
                 return
             # the final line is the phase's summary: whole-run rate, not the smoothed recent one
             self._ema_dt = lambda: None
-            if self.n != self.last_print_n or self.last_print_t < self.start_t + self.delay:  # not yet shown
+            if getattr(self, "shown_n", None) != self.n:
                 self.display()
             self.disable = True
             self._decr_instances(self)

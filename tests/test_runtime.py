@@ -49,6 +49,7 @@ def test_into_a_log_file_a_bar_writes_a_few_whole_lines(monkeypatch, capsys):
     assert 2 <= len(lines) <= 6, err
     assert all(line.startswith("fine-tuning") and ": : " not in line for line in lines), err
     assert lines[-1].startswith("fine-tuning (epoch 2/2): 60/60 (100%)"), err
+    assert sum("60/60" in line for line in lines) == 1, err  # the summary is not a repeat of the last line
     assert out == "epoch 1: {'train_loss': 0.5}\n"
 
 
@@ -81,4 +82,4 @@ def test_fine_tuning_into_a_log_file_is_a_summary_per_epoch(tmp_path, capsys):
     assert out.count("epoch ") == 2  # each epoch's row
     bars = [line for line in err.splitlines() if line.startswith("fine-tuning teacher")]
     assert 1 <= len(bars) <= 4, err  # a redraw after each epoch row and the summary, no line per step
-    assert "18/18 (100%)" in bars[-1]
+    assert "18/18 (100%)" in bars[-1] and sum("18/18" in line for line in bars) == 1, err
