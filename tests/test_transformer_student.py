@@ -106,3 +106,62 @@ def test_bad_input_is_one_clear_error(tiny_bert, tmp_path):
     (tmp_path / "not-a-student").mkdir()
     with pytest.raises(ModelFileError, match="not a saved student"):
         load_student(tmp_path / "not-a-student")
+
+
+@pytest.fixture(scope="module")
+def wordpiece_bert(tmp_path_factory):
+    """A tiny random BERT head on the packaged encoder's real WordPiece tokenizer (30,522 pieces)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from bert2sk.teacher.model import packaged_encoder_path
+
+    path = tmp_path_factory.mktemp("wordpiece-bert")
+    AutoTokenizer.from_pretrained(packaged_encoder_path()).save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=3, initializer_range=0.5)
+    BertForSequenceClassification(config).save_pretrained(path)
+    return path
+
+
+def test_pruned_vocabulary_reads_transfer_texts_exactly_and_splits_new_words(wordpiece_bert):
+    from bert2sk.students.transformer import prune_vocabulary
+
+    texts = ["book a flight to paris", "what is my account balance", "set an alarm for seven"]
+    tokenizer, model = load_tokenizer_and_model(wordpiece_bert)
+    full = Teacher(model.eval(), tokenizer, max_length=32, dtype="fp32", progress=False)
+    before = full.predict_logits(texts)
+    unseen = "zyzzyva quokkas"
+    unk = tokenizer.unk_token_id
+    unk_before = tokenizer(unseen)["input_ids"].count(unk)
+
+    tokenizer2, model2 = load_tokenizer_and_model(wordpiece_bert)
+    model2, pruned, n_kept = prune_vocabulary(model2, tokenizer2, texts)
+    assert n_kept == len(pruned.get_vocab()) == model2.config.vocab_size < 30522 // 4
+    assert model2.get_input_embeddings().weight.shape[0] == n_kept
+    small = Teacher(model2.eval(), pruned, max_length=32, dtype="fp32", progress=False)
+    # the transfer texts split into the same pieces, whose rows were copied: identical logits
+    np.testing.assert_allclose(small.predict_logits(texts), before, atol=1e-5)
+    # a word the transfer set never showed still splits into known pieces, never into more [UNK]s
+    ids = pruned(unseen)["input_ids"]
+    assert ids.count(pruned.unk_token_id) == unk_before == 0
+    assert pruned.decode(ids, skip_special_tokens=True) == unseen
+
+
+def test_transfer_vocabulary_student_is_smaller_and_round_trips(wordpiece_bert, tmp_path):
+    texts, y = sentiment_texts(60)
+    teacher = Teacher.from_pretrained(wordpiece_bert, progress=False, max_length=32, dtype="fp32")
+    z = teacher.predict_logits(texts)
+    kw = dict(teacher=str(wordpiece_bert), layers=1, epochs=1, max_length=32, batch_size=16, dtype="fp32",
+              eval_fraction=0)
+    whole = TransformerStudent(**kw).fit(texts, teacher_logits=z)
+    small = TransformerStudent(vocabulary="transfer", **kw).fit(texts, teacher_logits=z)
+    assert small.vocabulary_size_ < whole.vocabulary_size_ == 30522
+    assert small.size_bytes_ < 0.5 * whole.size_bytes_
+    folder = save_student(tmp_path / "small", small, {"name": "kd pruned", "label_names": ["a", "b", "c"]})
+    loaded, _ = load_student(folder)
+    assert loaded.vocabulary_size_ == small.vocabulary_size_
+    np.testing.assert_allclose(loaded.predict_proba(texts), small.predict_proba(texts), atol=1e-6)
+    with pytest.raises(InputError, match="vocabulary="):
+        TransformerStudent(vocabulary="tiny", **kw).fit(texts, teacher_logits=z)

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..targets import decisions
 from .bundle import CARD_FILE, read_card
 
-__all__ = ["TransformerStudent", "pick_layers", "cut_layers", "TRANSFORMER_FORMAT"]
+__all__ = ["TransformerStudent", "pick_layers", "cut_layers", "prune_vocabulary", "TRANSFORMER_FORMAT"]
 
 TRANSFORMER_FORMAT = "bert2sk-transformer-student/1"
 
@@ -93,6 +93,58 @@ def cut_layers(teacher_model: Any, layers: int | Sequence[int] | None = None) ->
     return student, keep
 
 
+def prune_vocabulary(model: Any, tokenizer: Any, texts: Sequence[str]) -> tuple[Any, Any, int]:
+    """Keep only the word pieces ``texts`` use, plus special tokens and every one-character piece.
+
+    A BERT-family model spends half its weights or more on the word-piece
+    table (MiniLM-L6: 11.7M of 22.7M parameters), and a domain's texts use a
+    small share of its 30,522 rows. Keeping every single-character piece
+    (``x`` and ``##x``) means any later word still splits into known pieces,
+    so nothing becomes ``[UNK]`` that was not before; words the transfer set
+    never showed are read in smaller pieces. Returns ``(model, tokenizer,
+    n_kept)``: the model is changed in place, the tokenizer is a new one with
+    renumbered ids (the same WordPiece rules on the smaller vocabulary).
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    from ..errors import ModelFileError
+
+    try:
+        spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    except AttributeError as exc:
+        raise ModelFileError("vocabulary='transfer' needs a fast (tokenizers) tokenizer") from exc
+    if spec["model"].get("type") != "WordPiece":
+        raise InputError(f"vocabulary='transfer' prunes WordPiece vocabularies (BERT family); this tokenizer is "
+                         f"{spec['model'].get('type')}: use vocabulary='teacher'")
+    vocab: dict[str, int] = tokenizer.get_vocab()
+    used = {i for ids in tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+            for i in ids}
+    chars = {i for t, i in vocab.items() if len(t) == 1 or (t.startswith("##") and len(t) == 3)}
+    keep = sorted(used | chars | set(tokenizer.all_special_ids))
+    new_id = {old: new for new, old in enumerate(keep)}
+    token_of = {i: t for t, i in vocab.items()}
+    spec["model"]["vocab"] = {token_of[old]: new for new, old in enumerate(keep)}
+    for added in spec.get("added_tokens", []):
+        added["id"] = new_id[added["id"]]
+    for special in (spec.get("post_processor") or {}).get("special_tokens", {}).values():
+        special["ids"] = [new_id[i] for i in special["ids"]]
+    with tempfile.TemporaryDirectory(prefix="bert2sk-vocab-") as tmp:
+        tokenizer.save_pretrained(tmp)
+        Path(tmp, "tokenizer.json").write_text(json.dumps(spec))
+        pruned = AutoTokenizer.from_pretrained(tmp)
+    old = model.get_input_embeddings()
+    pad = model.config.pad_token_id
+    table = torch.nn.Embedding(len(keep), old.embedding_dim, padding_idx=new_id.get(pad) if pad is not None else None)
+    with torch.no_grad():
+        table.weight.copy_(old.weight[torch.as_tensor(keep)])
+    model.set_input_embeddings(table)
+    model.config.vocab_size = len(keep)
+    if pad is not None:
+        model.config.pad_token_id = new_id[pad]
+    return model, pruned, len(keep)
+
+
 def _size_bytes(model: Any) -> int:
     return int(sum(p.numel() * p.element_size() for p in model.parameters()))
 
@@ -106,6 +158,10 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         The teacher's checkpoint folder (or hub id); the student starts as a copy of it.
     layers : int, sequence of int or None
         Teacher layers to keep (see :func:`pick_layers`); ``None`` keeps every other one.
+    vocabulary : {"teacher", "transfer"}
+        ``"transfer"`` keeps only the word pieces the transfer set uses (and
+        every one-character piece) — see :func:`prune_vocabulary`: a much
+        smaller model when the texts come from one domain.
     alpha : float
         Weight of the hard labels against the teacher (seed: 0.5).
     temperature : float
@@ -130,6 +186,8 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
     model_, tokenizer_ : the fitted transformer and its tokenizer
     layers_ : list of int
         The teacher layers kept.
+    vocabulary_size_ : int
+        Word pieces in the student's table.
     task_ : str
     classes_ : ndarray
     history_ : list of dict
@@ -144,12 +202,14 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, teacher: str | os.PathLike | None = None, layers: int | Sequence[int] | None = None,
-                 alpha: float = 0.5, temperature: float = 2.0, epochs: int = 2, learning_rate: float = 1e-4,
+                 vocabulary: str = "teacher", alpha: float = 0.5, temperature: float = 2.0, epochs: int = 2,
+                 learning_rate: float = 1e-4,
                  batch_size: int = 32, max_length: int = 128, truncation: str = "head+tail", dtype: str = "auto",
                  eval_fraction: float = 0.1, early_stopping_patience: int | None = 1, seed: int = 0,
                  threads: int | None = None, progress: bool = False) -> None:
         self.teacher = teacher
         self.layers = layers
+        self.vocabulary = vocabulary
         self.alpha = alpha
         self.temperature = temperature
         self.epochs = epochs
@@ -176,6 +236,8 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         check_same_length(len(texts), y, "y", "X")
         if self.teacher is None:
             raise InputError("TransformerStudent needs teacher=<the teacher's checkpoint folder> to start from")
+        if self.vocabulary not in ("teacher", "transfer"):
+            raise InputError(f"vocabulary={self.vocabulary!r}: choose 'teacher' or 'transfer'")
         return texts, y, z
 
     def _split_eval(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +265,8 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
                              "score the texts with this teacher")
         model, self.layers_ = cut_layers(teacher_model, self.layers)
         del teacher_model
+        if self.vocabulary == "transfer":
+            model, tokenizer, _ = prune_vocabulary(model, tokenizer, texts)
         tr, ev = self._split_eval(len(texts))
         decided = (z > 0).astype(np.int64) if task == "multilabel" else z.argmax(1)
         work = Path(tempfile.mkdtemp(prefix="bert2sk-student-"))
@@ -229,6 +293,7 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         self.tokenizer_ = tokenizer
         self.task_ = task
         self.n_outputs_ = int(model.config.num_labels)
+        self.vocabulary_size_ = int(model.config.vocab_size)
         self.classes_ = np.arange(max(self.n_outputs_, 2) if task != "multilabel" else self.n_outputs_)
         self.size_bytes_ = _size_bytes(model)
         self.scorer_ = Teacher(model, tokenizer, max_length=self.max_length, truncation=self.truncation,

@@ -11,6 +11,7 @@ Rows it adds (every one measured like the scikit-learn students):
   from what distillation buys.
 
 Options (``run_study(options={"transformer": {...}})``): ``layers``,
+``vocabulary`` ("teacher", or "transfer": only the word pieces the transfer set uses),
 ``epochs`` (2), ``alpha`` (0.5), ``temperature`` (2.0), ``batch_size`` (32),
 ``learning_rate`` (1e-4), ``onnx`` (True: the student's ONNX rows),
 ``teacher_onnx`` (True).
@@ -31,7 +32,7 @@ __all__ = ["TransformerKind", "OnnxSpec"]
 
 logger = logging.getLogger(__name__)
 
-_DEFAULTS = {"layers": None, "epochs": 2, "alpha": 0.5, "temperature": 2.0, "batch_size": 32,
+_DEFAULTS = {"layers": None, "vocabulary": "teacher", "epochs": 2, "alpha": 0.5, "temperature": 2.0, "batch_size": 32,
              "learning_rate": 1e-4, "onnx": True, "teacher_onnx": True}
 
 
@@ -94,11 +95,12 @@ class TransformerKind:
         t = ctx.teacher
         n_teacher = int(t.model.config.num_hidden_layers)
         kept = pick_layers(n_teacher, o["layers"])
-        kind = f"kd {len(kept)}/{n_teacher} layers"
+        kind = f"kd {len(kept)}/{n_teacher} layers" + (" · transfer vocab" if o["vocabulary"] == "transfer" else "")
 
         def make() -> TransformerStudent:
             return TransformerStudent(
-                teacher=t.source_path, layers=kept, alpha=o["alpha"], temperature=o["temperature"],
+                teacher=t.source_path, layers=kept, vocabulary=o["vocabulary"], alpha=o["alpha"],
+                temperature=o["temperature"],
                 epochs=o["epochs"], learning_rate=o["learning_rate"], batch_size=o["batch_size"],
                 max_length=t.max_length, truncation=t.truncation, dtype=t.dtype, seed=ctx.seed,
                 progress=ctx.progress)
