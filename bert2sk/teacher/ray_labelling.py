@@ -1,0 +1,518 @@
+"""Teacher scoring on Ray Data: one machine or a cluster, resumable shard by shard.
+
+:func:`label_with_ray` reads texts (a ``.jsonl[.gz]``, ``.csv[.gz]``,
+``.tsv[.gz]`` or ``.parquet`` file, or a folder of such shards), scores them
+with a pool of teacher actors (``Dataset.map_batches`` with a callable class,
+``threads_per_actor`` torch threads in each) and writes parquet shards into
+one output folder. Each shard row holds:
+
+``source``, ``row``
+    The input file (relative to the input folder) and the row's position in
+    it: together, the row's place in the input.
+``id``
+    A stable id: the ``id_column`` value when one is given, else ``source:row``.
+``text_sha256``
+    The sha256 of the text's UTF-8 bytes (32 bytes; the same key as the logit cache).
+``logits``
+    float32, one per class (the same values as :meth:`Teacher.predict_logits`).
+``embedding``
+    The mean-pooled last-layer vector, only with ``embeddings=True``.
+
+:func:`read_labels` gathers the shards back, in input order.
+
+How a rerun resumes: shard-level bookkeeping, not Ray Data checkpointing
+------------------------------------------------------------------------
+Each actor writes the shard of the batch it has just scored itself, through
+a temporary file and a rename, so a shard is either whole or absent. The
+shards are the only record of what is done: a rerun reads their ``source``
+and ``row`` columns (a few bytes a row), and the readers skip those rows
+before anything reaches a teacher. A ``SIGKILL`` at any moment therefore
+loses at most the batch each actor was scoring, and a finished run holds
+every input row exactly once (:func:`read_labels` checks it).
+
+Ray Data's ``CheckpointConfig`` (beta in Ray 2.60) was the other choice. It
+was not taken because (i) it needs a unique id column that survives every
+operator, and Ray's file readers give no row number, so inputs without an id
+column could not be resumed; (ii) it records progress in a separate
+checkpoint folder that must agree with the output, where here the output is
+the record; (iii) its filter runs in extra actors, each reserving 1 GiB, a
+poor fit for the small machines this also has to run on. Reading happens in
+one Ray task per input file (which numbers its rows), so an input to be
+read in parallel should come as a folder of shards.
+
+Where files live: every node must see the teacher folder, the input and the
+output folder at the same paths (a shared file system on a cluster).
+
+Ray is optional: ``pip install 'bert2sk[ray]'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, require
+
+__all__ = ["label_with_ray", "read_labels", "list_sources", "default_actors", "MANIFEST"]
+
+logger = logging.getLogger(__name__)
+
+#: The file in the output folder that records what the shards were scored with.
+MANIFEST = "_bert2sk_labels.json"
+_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
+_INSTALL = "pip install 'bert2sk[ray]'"
+
+
+# -- input ---------------------------------------------------------------------------------------------------
+def _supported(path: Path) -> bool:
+    return path.name.lower().removesuffix(".gz").endswith(_SUFFIXES) and not path.name.startswith((".", "_"))
+
+
+def list_sources(data: str | os.PathLike) -> tuple[Path, list[str]]:
+    """The input root and its files (relative, sorted): a single file, or every supported file under a folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> for name in ("b.jsonl", "a.csv", "notes.txt"):
+    ...     _ = (d / name).write_text("text\\n")
+    >>> list_sources(d)[1]
+    ['a.csv', 'b.jsonl']
+    """
+    path = Path(data)
+    if path.is_file():
+        if not _supported(path):
+            raise InputError(f"cannot read {path.name!r}; give a .jsonl[.gz], .csv[.gz], .tsv[.gz] or .parquet file "
+                             "or a folder of them")
+        return path.parent, [path.name]
+    if path.is_dir():
+        files = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and _supported(p))
+        if not files:
+            raise InputError(f"{path} holds no .jsonl/.csv/.tsv/.parquet files; check the folder")
+        return path, files
+    raise InputError(f"data not found: {path}; check the path")
+
+
+def _iter_records(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object]]:
+    """``(text, id value or None)`` per record of one file, streamed."""
+    name = path.name.lower()
+    base = name.removesuffix(".gz")
+    want = [text_column] + ([id_column] if id_column else [])
+    if base.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        missing = [c for c in want if c not in pf.schema_arrow.names]
+        if missing:
+            raise InputError(f"{path.name} has no column {missing[0]!r} (it has {pf.schema_arrow.names}); "
+                             "pass --text-column / --id-column with the right name")
+        for rb in pf.iter_batches(batch_size=4096, columns=want):
+            texts = rb.column(text_column).to_pylist()
+            ids = rb.column(id_column).to_pylist() if id_column else [None] * len(texts)
+            yield from zip(texts, ids, strict=True)
+        return
+    opener = gzip.open if name.endswith(".gz") else open
+    if base.endswith((".csv", ".tsv")):
+        csv.field_size_limit(1 << 30)
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t" if base.endswith(".tsv") else ",")
+            missing = [c for c in want if c not in (reader.fieldnames or ())]
+            if missing:
+                raise InputError(f"{path.name} has no column {missing[0]!r} (it has {reader.fieldnames}); "
+                                 "pass --text-column / --id-column with the right name")
+            for rec in reader:
+                yield rec[text_column], rec[id_column] if id_column else None
+        return
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path.name}: line {lineno} is not valid JSON ({exc.msg}); fix or drop it") from None
+            if not isinstance(rec, dict) or any(c not in rec for c in want):
+                raise InputError(f"{path.name}: line {lineno} lacks a field of {want}; "
+                                 "pass --text-column / --id-column with the right name")
+            yield rec[text_column], rec[id_column] if id_column else None
+
+
+def _text_hash(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _read_source(batch: dict, *, root: str, text_column: str, id_column: str | None, done: dict,
+                 rows_per_batch: int) -> Iterator[dict]:
+    """Ray Data UDF: one input file in, batches of not-yet-scored rows out (``source``, ``row``, ``id``, ``text``)."""
+    for source in batch["source"]:
+        source = str(source)
+        skip = done.get(source)
+        skip = set() if skip is None else set(np.asarray(skip).tolist())
+        out: dict[str, list] = {"source": [], "row": [], "id": [], "text": [], "text_sha256": []}
+        for row, (text, ident) in enumerate(_iter_records(Path(root) / source, text_column, id_column)):
+            if row in skip:
+                continue
+            if not isinstance(text, str) or not text.strip():
+                raise InputError(f"{source}: row {row} has an empty or non-string text ({text!r:.40}); "
+                                 "drop empty texts first")
+            out["source"].append(source)
+            out["row"].append(row)
+            out["id"].append(f"{source}:{row}" if ident is None else str(ident))
+            out["text"].append(text)
+            out["text_sha256"].append(_text_hash(text))
+            if len(out["row"]) == rows_per_batch:
+                yield _as_arrays(out)
+                out = {k: [] for k in out}
+        if out["row"]:
+            yield _as_arrays(out)
+
+
+def _as_arrays(cols: dict[str, list]) -> dict[str, np.ndarray]:
+    arrays = {k: np.array(v, dtype=object) for k, v in cols.items() if k != "row"}
+    arrays["row"] = np.asarray(cols["row"], dtype=np.int64)
+    return arrays
+
+
+# -- output shards ---------------------------------------------------------------------------------------------
+def _shard_table(batch: dict, logits: np.ndarray, embeddings: np.ndarray | None, fingerprint: str):
+    import pyarrow as pa
+
+    def fixed(rows: np.ndarray):
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        return pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), rows.shape[1])
+
+    cols = {
+        "source": pa.array([str(s) for s in batch["source"]], pa.string()),
+        "row": pa.array(np.asarray(batch["row"], dtype=np.int64)),
+        "id": pa.array([str(s) for s in batch["id"]], pa.string()),
+        "text_sha256": pa.array([bytes(h) for h in batch["text_sha256"]], pa.binary(32)),
+        "logits": fixed(logits),
+    }
+    if embeddings is not None:
+        cols["embedding"] = fixed(embeddings)
+    return pa.table(cols).replace_schema_metadata({"bert2sk_fingerprint": fingerprint})
+
+
+def write_shard(out_dir: str | os.PathLike, table) -> str:
+    """Write one shard atomically (temporary file, then rename); its name is a hash of its rows' places.
+
+    The same rows always give the same name, so a batch written twice (a
+    retried task) replaces itself instead of adding duplicates.
+    """
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out_dir)
+    h = hashlib.sha256()
+    for s, r in zip(table.column("source").to_pylist(), table.column("row").to_pylist(), strict=True):
+        h.update(f"{s}\0{r}\0".encode())
+    name = f"part-{h.hexdigest()[:20]}.parquet"
+    tmp = out_dir / f".{name}.{os.getpid()}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out_dir / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return name
+
+
+def _shards(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("part-*.parquet"))
+
+
+def _done_rows(out_dir: Path) -> tuple[dict[str, np.ndarray], int]:
+    """Rows already in shards, per source; leftover temporary files of a killed run are removed."""
+    import pyarrow.parquet as pq
+
+    for tmp in out_dir.glob(".part-*.tmp"):
+        tmp.unlink(missing_ok=True)
+    per_source: dict[str, list[np.ndarray]] = {}
+    n = 0
+    for shard in _shards(out_dir):
+        t = pq.read_table(shard, columns=["source", "row"])
+        sources = np.asarray(t.column("source").to_pylist(), dtype=object)
+        rows = t.column("row").to_numpy()
+        for s in np.unique(sources):
+            per_source.setdefault(str(s), []).append(rows[sources == s])
+        n += len(rows)
+    return {s: np.concatenate(parts) for s, parts in per_source.items()}, n
+
+
+# -- the scoring actor ---------------------------------------------------------------------------------------
+class _TeacherActor:
+    """Ray Data callable class: loads the teacher once per actor, scores a batch, writes its shard."""
+
+    def __init__(self, teacher: str, teacher_kwargs: dict, threads: int, out_dir: str, embeddings: bool,
+                 fingerprint: str, pause: float = 0.0) -> None:
+        import torch
+
+        from .model import Teacher
+
+        torch.set_num_threads(threads)
+        self.teacher = Teacher.from_pretrained(teacher, threads=threads, progress=False, **teacher_kwargs)
+        if self.teacher.fingerprint != fingerprint:
+            raise InputError(f"the teacher at {teacher} on this worker differs from the driver's "
+                             "(fingerprint mismatch); every node must see the same teacher folder")
+        self.out_dir = out_dir
+        self.embeddings = embeddings
+        self.fingerprint = fingerprint
+        self.pause = pause  # tests slow a run down to kill it mid-way
+
+    def __call__(self, batch: dict) -> dict:
+        texts = [str(t) for t in batch["text"]]
+        if self.embeddings:
+            z, e = self.teacher.predict_logits(texts, return_embeddings=True)
+        else:
+            z, e = self.teacher.predict_logits(texts), None
+        if self.pause:
+            time.sleep(self.pause)
+        name = write_shard(self.out_dir, _shard_table(batch, z, e, self.fingerprint))
+        return {"shard": np.array([name], dtype=object), "rows": np.array([len(texts)], dtype=np.int64)}
+
+
+# -- the driver ----------------------------------------------------------------------------------------------
+def default_actors(cpus: int, threads_per_actor: int) -> int:
+    """One actor per ``threads_per_actor`` CPUs, at least one.
+
+    Examples
+    --------
+    >>> default_actors(8, 2), default_actors(2, 1), default_actors(1, 4)
+    (4, 2, 1)
+    """
+    return max(1, int(cpus) // max(1, int(threads_per_actor)))
+
+
+def _check_manifest(out_dir: Path, manifest: dict) -> None:
+    path = out_dir / MANIFEST
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in ("fingerprint", "text_column", "id_column", "embeddings", "sources"):
+            if old.get(key) != manifest.get(key):
+                raise InputError(
+                    f"{out_dir} holds shards written with another {key} ({old.get(key)!r:.80}, now "
+                    f"{manifest.get(key)!r:.80}); use another --out folder, or delete this one to start over")
+        return
+    if _shards(out_dir):
+        raise InputError(f"{out_dir} holds shards but no {MANIFEST}; it was not written by this command. "
+                         "Use another --out folder")
+    from .._io import atomic_write_bytes
+
+    atomic_write_bytes(path, json.dumps(manifest, indent=1).encode())
+
+
+def _start_ray(address: str | None, cpus: int):
+    """``(ray, started)``: connect to ``address``, reuse a running session, or start a local Ray of ``cpus`` CPUs."""
+    try:
+        ray = require("ray", "ray")
+        require("ray.data", "ray")
+    except ImportError as exc:
+        raise type(exc)(f"{exc} (the Ray engine needs it: {_INSTALL})") from None
+    if ray.is_initialized():
+        return ray, False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network calls at run time
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                 object_store_memory=256 * 1024 * 1024)
+    return ray, True
+
+
+def label_with_ray(
+    teacher: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    address: str | None = None,
+    actors: int | None = None,
+    threads_per_actor: int = 1,
+    batch_size: int = 512,
+    max_length: int = 256,
+    dtype: str = "auto",
+    truncation: str = "head+tail",
+    embeddings: bool = False,
+    progress: bool = True,
+    _pause: float = 0.0,
+) -> dict:
+    """Score every text of ``data`` with the teacher on Ray and write parquet shards into ``out``.
+
+    Parameters
+    ----------
+    teacher : path
+        Teacher model folder (every Ray node must see it at this path).
+    data : path
+        A ``.jsonl[.gz]``/``.csv[.gz]``/``.tsv[.gz]``/``.parquet`` file or a folder of them.
+    out : path
+        Output folder of ``part-*.parquet`` shards (created; reused by a rerun).
+    text_column, id_column : str
+        The text's column; a column of unique ids (default: ``source:row``).
+    address : str, optional
+        A running Ray cluster (``auto`` or ``ray://host:10001``). Without it, a
+        local Ray with ``actors * threads_per_actor`` CPUs is started and shut
+        down. If Ray is already initialised in this process, that session is used.
+    actors : int, optional
+        Teacher actors (model copies). Default: the CPUs Ray offers divided by ``threads_per_actor``.
+    threads_per_actor : int
+        Torch threads in each actor (and the CPUs each one reserves).
+    batch_size : int
+        Texts per actor call: the unit of scoring, of shard and of loss on a kill.
+    max_length, dtype, truncation
+        As for :class:`~bert2sk.teacher.Teacher`.
+    embeddings : bool
+        Also store mean-pooled embeddings.
+    progress : bool
+        Show a progress bar of rows scored.
+
+    Returns
+    -------
+    dict
+        ``out``, ``fingerprint``, ``scored`` (rows scored now), ``already`` (rows found in
+        shards before), ``shards`` (written now), ``actors``, ``threads_per_actor``, ``seconds``.
+
+    Examples
+    --------
+    >>> info = label_with_ray("my-teacher", "texts.jsonl", "labels/")  # doctest: +SKIP
+    >>> read_labels("labels/")["logits"].shape  # doctest: +SKIP
+    (100000, 2)
+    """
+    from .model import Teacher, progress_bar
+
+    if batch_size < 1 or threads_per_actor < 1 or (actors is not None and actors < 1):
+        raise InputError("batch_size, threads_per_actor and actors must be positive")
+    root, sources = list_sources(data)
+    teacher = str(teacher)
+    teacher_kwargs = {"max_length": max_length, "dtype": dtype, "truncation": truncation,
+                      "batch_size": min(32, batch_size)}
+    # the driver loads the teacher once too: its fingerprint names what the shards hold
+    t = Teacher.from_pretrained(teacher, progress=False, **teacher_kwargs)
+    fingerprint = t.fingerprint
+    manifest = {"fingerprint": fingerprint, "teacher": Path(teacher).name, "label_names": list(t.label_names),
+                "task": t.task, "max_length": max_length, "truncation": truncation, "dtype": t.dtype,
+                "text_column": text_column, "id_column": id_column, "embeddings": embeddings, "sources": sources}
+    del t
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_manifest(out_dir, manifest)
+    done, already = _done_rows(out_dir)
+
+    local_cpus = actors * threads_per_actor if actors else (os.cpu_count() or 1)
+    ray, started = _start_ray(address, local_cpus)
+    started_at = time.perf_counter()
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+        cpus = int(ray.cluster_resources().get("CPU", local_cpus))
+        n_actors = actors or default_actors(cpus, threads_per_actor)
+        if n_actors * threads_per_actor > cpus:
+            raise InputError(f"{n_actors} actors x {threads_per_actor} threads need {n_actors * threads_per_actor} "
+                             f"CPUs but Ray offers {cpus}; lower --actors or --threads-per-actor")
+        ds = ray.data.from_items([{"source": s} for s in sources], override_num_blocks=len(sources))
+        # reading is light next to scoring; num_cpus=0 lets it run while the actors hold every CPU
+        ds = ds.map_batches(_read_source, batch_size=1, num_cpus=0,
+                            fn_kwargs={"root": str(root), "text_column": text_column, "id_column": id_column,
+                                       "done": done, "rows_per_batch": batch_size})
+        ds = ds.map_batches(_TeacherActor, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors),
+                            num_cpus=threads_per_actor,
+                            fn_constructor_kwargs={"teacher": teacher, "teacher_kwargs": teacher_kwargs,
+                                                   "threads": threads_per_actor, "out_dir": str(out_dir.resolve()),
+                                                   "embeddings": embeddings, "fingerprint": fingerprint,
+                                                   "pause": _pause})
+        scored = shards = 0
+        with progress_bar(None, f"teacher labelling on Ray ({n_actors} actors)", progress) as bar:
+            for summary in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                n = int(np.sum(summary["rows"]))
+                scored += n
+                shards += len(summary["rows"])
+                bar.update(n)
+    except Exception as exc:
+        cause = _user_error(exc)
+        if cause is not None:
+            raise cause from None
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+    seconds = time.perf_counter() - started_at
+    logger.info("teacher labelling on Ray: %d rows scored into %d shards (%d were already done) in %.1f s",
+                scored, shards, already, seconds)
+    return {"out": str(out_dir), "fingerprint": fingerprint, "scored": scored, "already": already, "shards": shards,
+            "actors": n_actors, "threads_per_actor": threads_per_actor, "seconds": seconds}
+
+
+def _user_error(exc: BaseException) -> InputError | None:
+    """The InputError a Ray task raised, if that is what ``exc`` wraps (a user sees one line, not Ray's trace)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, InputError):
+            return InputError(str(exc))
+        inner = getattr(exc, "cause", None)
+        exc = inner if isinstance(inner, BaseException) else exc.__cause__
+    return None
+
+
+def read_labels(out: str | os.PathLike, *, embeddings: bool = False, check_complete: bool = True) -> dict:
+    """The shards of an output folder as arrays, in input order (by source file, then row).
+
+    Parameters
+    ----------
+    out : path
+        A folder written by :func:`label_with_ray`.
+    embeddings : bool
+        Also return the ``embedding`` column.
+    check_complete : bool
+        Raise when a row appears twice (it never should).
+
+    Returns
+    -------
+    dict
+        ``source``, ``row``, ``id`` (object arrays / int64), ``text_sha256`` (list of bytes),
+        ``logits`` ``(n, k)`` float32, ``embedding`` ``(n, d)`` when asked for, and ``manifest``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out_dir = Path(out)
+    shards = _shards(out_dir)
+    if not (out_dir / MANIFEST).exists() or not shards:
+        raise InputError(f"{out_dir} holds no labelled shards; run `bert2sk label DATA --engine ray --out {out_dir}`")
+    cols = ["source", "row", "id", "text_sha256", "logits"] + (["embedding"] if embeddings else [])
+    table = pa.concat_tables([pq.read_table(s, columns=cols) for s in shards])
+    source = np.asarray(table.column("source").to_pylist(), dtype=object)
+    row = table.column("row").to_numpy()
+    order = np.lexsort((row, source.astype(str)))
+    hashes = table.column("text_sha256").to_pylist()
+    if check_complete and len(order) > 1:
+        same = (source[order][1:] == source[order][:-1]) & (row[order][1:] == row[order][:-1])
+        if same.any():
+            i = order[1:][same][0]
+            raise InputError(f"{out_dir}: row {row[i]} of {source[i]} appears more than once; "
+                             "delete the folder and label again")
+
+    def matrix(name: str) -> np.ndarray:
+        col = table.column(name).combine_chunks()
+        width = col.type.list_size
+        return col.flatten().to_numpy().reshape(-1, width)[order]
+
+    result = {"source": source[order], "row": row[order],
+              "id": np.asarray(table.column("id").to_pylist(), dtype=object)[order],
+              "text_sha256": [hashes[i] for i in order],
+              "logits": matrix("logits"), "manifest": json.loads((out_dir / MANIFEST).read_text())}
+    if embeddings:
+        result["embedding"] = matrix("embedding")
+    return result
