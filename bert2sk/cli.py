@@ -267,9 +267,11 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _transformer_options(layers: str | None, epochs: int, onnx: bool) -> dict:
+def _transformer_options(layers: str | None, epochs: int, onnx: bool, vocabulary: str = "teacher") -> dict:
     """``--student-layers 3`` keeps 3 evenly spaced layers, ``--student-layers 0,2,4`` names them."""
-    out: dict = {"epochs": epochs, "onnx": onnx, "teacher_onnx": onnx}
+    if vocabulary not in ("teacher", "transfer"):
+        raise InputError(f"--student-vocabulary is 'teacher' or 'transfer', got {vocabulary!r}")
+    out: dict = {"epochs": epochs, "onnx": onnx, "teacher_onnx": onnx, "vocabulary": vocabulary}
     if layers:
         try:
             picked = [int(v) for v in _csv(layers)]
@@ -302,6 +304,9 @@ def distill(
         help="Transformer student: how many teacher layers to keep (3) or which (0,2,4); default every other.")]
     = None,
     student_epochs: Annotated[int, typer.Option(help="Transformer student: training epochs.")] = 2,
+    student_vocabulary: Annotated[str, typer.Option(
+        help="Transformer student: 'teacher' keeps every word piece, 'transfer' only those the training texts use "
+             "(a much smaller model on one domain's texts).")] = "teacher",
     onnx: Annotated[bool, typer.Option(
         help="Transformer students: also measure the student and the teacher through ONNX Runtime (fp32, int8).")]
     = True,
@@ -321,7 +326,8 @@ def distill(
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
                     alpha, max_length, quiet, cache, dev=dev,
-                    options=_transformer_options(student_layers, student_epochs, onnx), unlabelled=unlabelled)
+                    options=_transformer_options(student_layers, student_epochs, onnx, student_vocabulary),
+                    unlabelled=unlabelled)
     save_study(result, out)
     _print_summary(result)
     console.print(f"study saved in {escape(str(out))}")

@@ -165,3 +165,12 @@ def test_transfer_vocabulary_student_is_smaller_and_round_trips(wordpiece_bert, 
     np.testing.assert_allclose(loaded.predict_proba(texts), small.predict_proba(texts), atol=1e-6)
     with pytest.raises(InputError, match="vocabulary="):
         TransformerStudent(vocabulary="tiny", **kw).fit(texts, teacher_logits=z)
+
+
+def test_cli_student_vocabulary_reaches_the_study_options():
+    from bert2sk.cli import _transformer_options
+
+    opts = _transformer_options("3", 2, False, "transfer")["transformer"]
+    assert opts["vocabulary"] == "transfer" and opts["layers"] == 3 and opts["onnx"] is False
+    with pytest.raises(InputError, match="--student-vocabulary"):
+        _transformer_options(None, 2, True, "small")
