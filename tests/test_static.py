@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -148,11 +149,17 @@ def test_a_saved_static_student_predicts_with_the_teacher_folder_deleted(tiny_be
     texts, y, z = sentiment_logits
     teacher_copy = tmp_path / "teacher"
     shutil.copytree(tiny_bert, teacher_copy)
-    feats = StaticFeatures(str(teacher_copy)).fit(texts)
+    feats = StaticFeatures(str(teacher_copy), cache_dir=str(tmp_path / "tables")).fit(texts)
     student = make_pipeline(feats, make_distilled("linear")).fit(texts, y, distilledclassifier__teacher_logits=z)
-    path = save_student(tmp_path / "static", student, {"task": "binary", "label_names": ["neg", "pos"]})
+    path = save_student(tmp_path / "saved" / "static", student, {"task": "binary", "label_names": ["neg", "pos"]})
     shutil.rmtree(teacher_copy)
+    # the saved file is read on other machines: it names the teacher by its folder, never by this machine's path
+    with zipfile.ZipFile(path) as zf:
+        stored = b"".join(zf.read(name) for name in zf.namelist())
+    assert str(tmp_path).encode() not in stored and str(tmp_path).encode("unicode_escape") not in stored
+    assert feats.model == str(teacher_copy) and feats.cache_dir == str(tmp_path / "tables")  # saving changes nothing
     loaded, card = load_student(path)  # only trusted types: no trusted=[...] needed
+    assert loaded[0].model == "teacher" and loaded[0].cache_dir is None and loaded[0].source_ == "teacher"
     assert card["task"] == "binary"
     np.testing.assert_array_equal(loaded.predict_proba(texts), student.predict_proba(texts))
     assert loaded[0].vectors_.dtype == np.float16

@@ -263,6 +263,12 @@ class StaticFeatures(TransformerMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_tok", None)
         state.pop("_table64", None)
+        if "vectors_" in state:
+            # A fitted table needs neither the model nor the table cache, and a saved student is read on other
+            # machines: name the model by its folder (as source_ does), never by this machine's path. Only a
+            # refit of the copy reads them again, and then needs the model's path passed anew.
+            state["model"] = _portable_name(state.get("model"))
+            state["cache_dir"] = None
         return state
 
     def __sklearn_tags__(self):
@@ -271,6 +277,25 @@ class StaticFeatures(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = True
         return tags
+
+
+def _portable_name(model: str | None) -> str | None:
+    """A local model path as its folder name; a hub id (or ``None``) as it is.
+
+    Examples
+    --------
+    >>> _portable_name("/data/teachers/imdb-teacher-10000-256/"), _portable_name("org/model-id")
+    ('imdb-teacher-10000-256', 'org/model-id')
+    >>> _portable_name("C:\\\\teachers\\\\imdb")
+    'imdb'
+    """
+    if model is None:
+        return None
+    text = str(model)
+    local = Path(text).expanduser()
+    if local.is_absolute() or local.exists() or text.startswith((".", "~")) or "\\" in text or text[1:2] == ":":
+        return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return text
 
 
 def _unk_id(tokenizer: Any) -> int:
