@@ -1,0 +1,342 @@
+"""A distilled linear student fitted out of core: batches in, bounded memory.
+
+:class:`StreamingDistilledClassifier` is the TF-IDF ridge student of
+:mod:`bert2sk.students.estimators` (it regresses the teacher's logit margin,
+or centred logits, and predicts through a sigmoid or softmax) rebuilt so
+that no step holds the whole training set:
+
+1. the TF-IDF vocabulary and idf weights are fitted on a uniform sample of
+   ``vocabulary_sample`` texts (reservoir sampling over one pass), so their
+   memory does not grow with the data;
+2. the regressor is ``SGDRegressor`` (squared loss, L2, averaged SGD), fed
+   with ``partial_fit`` over shuffled batches for ``n_epochs`` passes.
+
+Memory is that of the sample's vocabulary, one shuffle buffer of texts and
+one batch of TF-IDF rows, whatever the number of texts. The student keeps
+the vocabulary's feature names and one weight per term, so exact linear
+explanations (weight x TF-IDF value) still name words.
+
+:func:`fit_from_shards` streams the parquet shards that
+``bert2sk label --engine ray`` writes, joined with the texts of the same
+input by ``(source, row)``; the teacher's logits are held in memory
+(``4 * n_classes`` bytes a row), the texts are not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import SGDRegressor
+from sklearn.utils.validation import check_is_fitted
+
+from ..errors import InputError
+from ..features.tfidf import TfidfFeatures
+from ..targets import logits_to_proba, regression_targets, sigmoid
+
+__all__ = ["StreamingDistilledClassifier", "fit_from_shards", "iter_shard_batches"]
+
+Batches = Callable[[], Iterable[tuple[list[str], np.ndarray]]]
+
+
+def _check_batch(texts, logits) -> tuple[list[str], np.ndarray]:
+    texts = list(texts)
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2 or len(z) != len(texts):
+        raise InputError(f"each batch needs one row of teacher logits per text: got {len(texts)} texts and "
+                         f"logits of shape {z.shape}")
+    if texts and not all(isinstance(t, str) for t in texts):
+        raise InputError("texts must be strings; convert or drop non-string entries first")
+    return texts, z
+
+
+def _shuffled(batches: Iterable[tuple[list[str], np.ndarray]], buffer: int, batch_size: int,
+              rng: np.random.Generator) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Re-batch a stream through a shuffle buffer of ``buffer`` rows (an input sorted by class is mixed)."""
+    texts: list[str] = []
+    rows: list[np.ndarray] = []
+
+    def emit(final: bool):
+        nonlocal texts, rows
+        z = np.vstack(rows)
+        order = rng.permutation(len(texts))
+        keep = 0 if final else max(0, len(texts) - buffer // 2)
+        take, rest = order[:len(order) - keep], order[len(order) - keep:]
+        for start in range(0, len(take), batch_size):
+            idx = take[start:start + batch_size]
+            yield [texts[i] for i in idx], z[idx]
+        texts = [texts[i] for i in rest]
+        rows = [z[rest]] if len(rest) else []
+
+    for t, z in batches:
+        t, z = _check_batch(t, z)
+        texts.extend(t)
+        rows.append(z)
+        if len(texts) >= buffer:
+            yield from emit(final=False)
+    if texts:
+        yield from emit(final=True)
+
+
+class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
+    """A distilled TF-IDF linear student fitted batch by batch in bounded memory.
+
+    Parameters
+    ----------
+    features : text vectoriser, default=TfidfFeatures()
+        Fitted once, on the vocabulary sample; must not change afterwards.
+    estimator : regressor with ``partial_fit``, default=SGDRegressor(alpha=1e-5, average=True)
+        Cloned once per output (the binary margin, or each centred logit).
+    vocabulary_sample : int, default=20_000
+        Texts (a uniform reservoir sample of the stream) the vocabulary and idf are fitted on.
+    n_epochs : int, default=5
+        Passes over the data for the regressor.
+    batch_size : int, default=2048
+        Texts per ``partial_fit`` call.
+    shuffle_buffer : int, default=16_384
+        Rows mixed before they are batched: a class-sorted input would otherwise
+        reach SGD one class at a time.
+    temperature : float, default=1.0
+        The regressor learns ``logits / temperature``; predictions are scaled back.
+    task : {"auto", "binary", "multiclass"}, default="auto"
+        ``auto``: binary for two teacher columns, multiclass otherwise.
+    random_state : int, default=0
+
+    Attributes
+    ----------
+    features_ : fitted vectoriser
+    estimators_ : list of fitted regressors (one per output)
+    coef_ : ndarray of shape (n_outputs, n_features)
+    classes_ : ndarray
+    task_ : str
+    n_seen_ : int
+        Rows seen in the last epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> texts = ["a good film", "a great film", "a bad film", "an awful film"] * 50
+    >>> logits = np.array([[0, 2.0], [0, 3.0], [0, -2.0], [0, -3.0]] * 50)
+    >>> student = StreamingDistilledClassifier(n_epochs=20, batch_size=32, vocabulary_sample=100,
+    ...                                        features=TfidfFeatures(min_df=1, max_df=1.0))
+    >>> student = student.fit(texts, teacher_logits=logits)
+    >>> student.predict(["a good film", "an awful film"]).tolist()
+    [1, 0]
+    >>> student.fit_stream(lambda: [(texts[i:i + 40], logits[i:i + 40]) for i in range(0, 200, 40)]).n_seen_
+    200
+    """
+
+    def __init__(self, features=None, estimator=None, *, vocabulary_sample: int = 20_000, n_epochs: int = 5,
+                 batch_size: int = 2048, shuffle_buffer: int = 16_384, temperature: float = 1.0,
+                 task: str = "auto", random_state: int = 0) -> None:
+        self.features = features
+        self.estimator = estimator
+        self.vocabulary_sample = vocabulary_sample
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.shuffle_buffer = shuffle_buffer
+        self.temperature = temperature
+        self.task = task
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, X, y=None, teacher_logits=None) -> StreamingDistilledClassifier:
+        """Fit on texts held in memory (batched as a stream would be); ``y`` is not used.
+
+        Returns
+        -------
+        self
+        """
+        if teacher_logits is None:
+            raise InputError(f"{type(self).__name__} learns from the teacher: pass teacher_logits=(n, k) logits")
+        texts, z = _check_batch(X, teacher_logits)
+        step = max(1, self.batch_size)
+        return self.fit_stream(lambda: ((texts[i:i + step], z[i:i + step]) for i in range(0, len(texts), step)))
+
+    def fit_stream(self, batches: Batches) -> StreamingDistilledClassifier:
+        """Fit from a stream: ``batches()`` returns a fresh iterable of ``(texts, teacher_logits)`` each call.
+
+        It is called ``n_epochs + 1`` times: once to sample the vocabulary, then once per epoch.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        rng = np.random.default_rng(self.random_state)
+        sample, k = self._reservoir(batches(), rng)
+        task = self.task if self.task != "auto" else ("binary" if k == 2 else "multiclass")
+        if task not in ("binary", "multiclass"):
+            raise InputError(f"task must be 'auto', 'binary' or 'multiclass', got {self.task!r}")
+        self.features_ = clone(self.features) if self.features is not None else TfidfFeatures()
+        self.features_.fit(sample)
+        del sample
+        self.task_ = task
+        self.classes_ = np.arange(k)
+        n_out = 1 if task == "binary" else k
+        base = self.estimator if self.estimator is not None else SGDRegressor(
+            alpha=1e-5, average=True, tol=None, random_state=self.random_state)
+        self.estimators_ = [clone(base) for _ in range(n_out)]
+        for _ in range(self.n_epochs):
+            self.n_seen_ = 0
+            for texts, z in _shuffled(batches(), self.shuffle_buffer, self.batch_size, rng):
+                self._partial_fit(texts, z)
+        self.n_features_in_ = len(self.features_.get_feature_names_out())
+        return self
+
+    def partial_fit(self, X, y=None, teacher_logits=None) -> StreamingDistilledClassifier:
+        """One more batch for a fitted student (its vocabulary stays as fitted).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        if teacher_logits is None:
+            raise InputError("partial_fit needs teacher_logits=(n, k) logits")
+        self._partial_fit(*_check_batch(X, teacher_logits))
+        return self
+
+    def _check_params(self) -> None:
+        for name in ("vocabulary_sample", "n_epochs", "batch_size", "shuffle_buffer"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.temperature <= 0:
+            raise InputError(f"temperature must be positive, got {self.temperature!r}")
+
+    def _reservoir(self, stream: Iterable, rng: np.random.Generator) -> tuple[list[str], int]:
+        """A uniform sample of ``vocabulary_sample`` texts from one pass (Algorithm R) and the logit width."""
+        size = int(self.vocabulary_sample)
+        sample: list[str] = []
+        seen, k = 0, None
+        for texts, z in stream:
+            texts, z = _check_batch(texts, z)
+            if k is None and len(z):
+                k = z.shape[1]
+            for t in texts:
+                if seen < size:
+                    sample.append(t)
+                else:
+                    j = int(rng.integers(seen + 1))
+                    if j < size:
+                        sample[j] = t
+                seen += 1
+        if not sample or k is None:
+            raise InputError("the stream holds no texts; check the data and the teacher logits")
+        if k < 2:
+            raise InputError(f"teacher logits need at least two columns, got {k}")
+        return sample, k
+
+    def _partial_fit(self, texts: list[str], z: np.ndarray) -> None:
+        if z.shape[1] != len(self.classes_):
+            raise InputError(f"teacher logits have {z.shape[1]} columns; this student has {len(self.classes_)}")
+        target = regression_targets(z, None, self.task_, len(self.classes_), self.temperature)
+        X = self.features_.transform(texts)
+        target = target.reshape(len(texts), -1)
+        for j, est in enumerate(self.estimators_):
+            est.partial_fit(X, target[:, j])
+        self.n_seen_ = getattr(self, "n_seen_", 0) + len(texts)
+
+    # -- prediction ----------------------------------------------------------------------------
+    @property
+    def coef_(self) -> np.ndarray:
+        check_is_fitted(self)
+        return np.vstack([e.coef_ for e in self.estimators_])
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The vocabulary's terms, one per column of :attr:`coef_`."""
+        check_is_fitted(self)
+        return self.features_.get_feature_names_out()
+
+    def decision_function(self, X) -> np.ndarray:
+        """Predicted teacher logits: the margin ``(n,)`` for binary, centred logits ``(n, k)`` otherwise."""
+        check_is_fitted(self)
+        if isinstance(X, str):
+            raise InputError("X must be a list of texts, not a single string; wrap it in a list")
+        F = self.features_.transform(list(X))
+        out = np.column_stack([e.predict(F) for e in self.estimators_]) * self.temperature
+        return out.ravel() if self.task_ == "binary" else out
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[1 - s, s]`` with ``s = sigmoid(margin)`` (binary) or the softmax of the predicted logits."""
+        d = self.decision_function(X)
+        if self.task_ == "binary":
+            s = sigmoid(d)
+            return np.c_[1.0 - s, s]
+        return logits_to_proba(d, "multiclass")
+
+    def predict(self, X) -> np.ndarray:
+        """The class (teacher column) with the highest probability."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def iter_shard_batches(labels: str | os.PathLike, data: str | os.PathLike,
+                       batch_size: int = 2048) -> Iterator[tuple[list[str], np.ndarray]]:
+    """``(texts, logits)`` batches from a labelled output folder and its input (joined by source and row).
+
+    ``data`` is the input the folder was labelled from (the same file or
+    folder). Only the logits are held in memory; texts are read as they stream.
+    """
+    import pyarrow.parquet as pq
+
+    from ..teacher.ray_labelling import MANIFEST, _iter_records, list_sources
+
+    out_dir = Path(labels)
+    manifest_path = out_dir / MANIFEST
+    if not manifest_path.exists():
+        raise InputError(f"{out_dir} is not a labelled folder (no {MANIFEST}); run `bert2sk label DATA --engine ray`")
+    import json
+
+    manifest = json.loads(manifest_path.read_text())
+    root, sources = list_sources(data)
+    if sources != manifest["sources"]:
+        raise InputError(f"{data} does not hold the files {out_dir} was labelled from ({manifest['sources'][:3]}...); "
+                         "pass the same input")
+    logits: dict[str, np.ndarray] = {}
+    for shard in sorted(out_dir.glob("part-*.parquet")):
+        t = pq.read_table(shard, columns=["source", "row", "logits"])
+        src = np.asarray(t.column("source").to_pylist(), dtype=object)
+        row = t.column("row").to_numpy()
+        col = t.column("logits").combine_chunks()
+        z = col.flatten().to_numpy().reshape(-1, col.type.list_size)
+        for s in np.unique(src):
+            m = src == s
+            top = int(row[m].max()) + 1
+            have = logits.get(s)
+            if have is None or len(have) < top:
+                grown = np.full((top, z.shape[1]), np.nan, dtype=np.float32)
+                if have is not None:
+                    grown[:len(have)] = have
+                logits[s] = have = grown
+            have[row[m]] = z[m]
+    for source in sources:
+        z = logits.get(source)
+        texts: list[str] = []
+        start = 0
+        for row, (text, _) in enumerate(_iter_records(root / source, manifest["text_column"], None)):
+            if z is None or row >= len(z) or np.isnan(z[row, 0]):
+                raise InputError(f"{source} row {row} has no teacher logits in {out_dir}; rerun the labelling "
+                                 "command to finish it")
+            texts.append(text)
+            if len(texts) == batch_size:
+                yield texts, z[start:start + len(texts)]
+                start += len(texts)
+                texts = []
+        if texts:
+            yield texts, z[start:start + len(texts)]
+
+
+def fit_from_shards(labels: str | os.PathLike, data: str | os.PathLike,
+                    student: StreamingDistilledClassifier | None = None) -> StreamingDistilledClassifier:
+    """Fit a streaming student on every row of a labelled folder, reading texts from ``data`` as it goes.
+
+    Examples
+    --------
+    >>> student = fit_from_shards("labels/", "texts/")  # doctest: +SKIP
+    >>> student.predict(["a fine film"])  # doctest: +SKIP
+    """
+    student = clone(student) if student is not None else StreamingDistilledClassifier()
+    return student.fit_stream(lambda: iter_shard_batches(labels, data, batch_size=student.batch_size))
