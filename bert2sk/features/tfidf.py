@@ -27,9 +27,16 @@ class TfidfFeatures(TfidfVectorizer):
     """A ``TfidfVectorizer`` with defaults for review- and query-length text, saved compactly.
 
     Unigrams and bigrams, sublinear term frequency, terms in at least two
-    documents and in at most 90% of them, at most 200k features, accents
-    stripped, HTML line breaks removed. Every ``TfidfVectorizer`` parameter
-    is accepted.
+    documents and in at most 90% of them, at most 200k features, lower-cased
+    and HTML line breaks removed (:func:`clean_text`). Every
+    ``TfidfVectorizer`` parameter is accepted.
+
+    Accents are *kept*: scikit-learn skips ``strip_accents`` (and
+    ``lowercase``) whenever a ``preprocessor`` is set, as ``clean_text`` is by
+    default, so ``strip_accents="unicode"`` only acts with
+    ``preprocessor=None`` (which then keeps HTML line breaks as words). Every
+    published figure, the ONNX export (:mod:`bert2sk.serve.onnx_export`) and
+    students saved before are built on this behaviour, so it stays.
 
     The fitted vocabulary is saved as one UTF-8 byte array plus term lengths
     instead of a dictionary: skops writes a 110k-term dictionary as 79 MB in
@@ -40,6 +47,10 @@ class TfidfFeatures(TfidfVectorizer):
     >>> vec = TfidfFeatures(min_df=1).fit(["a good film", "a bad film"])
     >>> vec.get_feature_names_out().tolist()  # terms in every document carry no signal (max_df)
     ['bad', 'bad film', 'good', 'good film']
+    >>> TfidfFeatures(min_df=1, max_df=1.0).fit(["Café<br />noir"]).get_feature_names_out().tolist()
+    ['café', 'café noir', 'noir']
+    >>> TfidfFeatures(min_df=1, max_df=1.0, preprocessor=None).fit(["Café<br />noir"]).get_feature_names_out().tolist()
+    ['br', 'br noir', 'cafe', 'cafe br', 'noir']
     """
 
     def __init__(self, *, input="content", encoding="utf-8", decode_error="strict", strip_accents="unicode",
