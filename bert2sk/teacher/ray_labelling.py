@@ -28,7 +28,9 @@ shards are the only record of what is done: a rerun reads their ``source``
 and ``row`` columns (a few bytes a row), and the readers skip those rows
 before anything reaches a teacher. A ``SIGKILL`` at any moment therefore
 loses at most the batch each actor was scoring, and a finished run holds
-every input row exactly once (:func:`read_labels` checks it).
+every input row exactly once (:func:`read_labels` checks it). A run that
+ends records so in the manifest (with each input's size and time), and a
+rerun on unchanged inputs then returns without starting Ray.
 
 Ray Data's ``CheckpointConfig`` (beta in Ray 2.60) was the other choice. It
 was not taken because (i) it needs a unique id column that survives every
@@ -312,6 +314,20 @@ def _check_manifest(out_dir: Path, manifest: dict) -> None:
     atomic_write_bytes(path, json.dumps(manifest, indent=1).encode())
 
 
+def _input_stamp(root: Path, sources: list[str]) -> list:
+    """Size and modification time of each input: a finished run is only finished for unchanged inputs."""
+    return [[s, (root / s).stat().st_size, (root / s).stat().st_mtime_ns] for s in sources]
+
+
+def _mark_finished(out_dir: Path, rows: int, stamp: list) -> None:
+    """Record in the manifest that every row of these inputs is in the shards (a rerun then starts no Ray)."""
+    from .._io import atomic_write_bytes
+
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    manifest["finished"] = {"rows": rows, "inputs": stamp}
+    atomic_write_bytes(out_dir / MANIFEST, json.dumps(manifest, indent=1).encode())
+
+
 def _start_ray(address: str | None, cpus: int):
     """``(ray, started)``: connect to ``address``, reuse a running session, or start a local Ray of ``cpus`` CPUs."""
     try:
@@ -325,6 +341,9 @@ def _start_ray(address: str | None, cpus: int):
     if address:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
     else:
+        # Ray lowers its workers' priority by 15 by default; the scoring actors *are* the work here, and on a
+        # machine shared with other jobs a niceness of 15 starves them (they keep the driver's niceness instead)
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
                  object_store_memory=256 * 1024 * 1024)
     return ray, True
@@ -408,6 +427,12 @@ def label_with_ray(
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_manifest(out_dir, manifest)
     done, already = _done_rows(out_dir)
+    stamp = _input_stamp(root, sources)
+    finished = json.loads((out_dir / MANIFEST).read_text()).get("finished")
+    if finished and finished.get("rows") == already and finished.get("inputs") == stamp:
+        logger.info("teacher labelling on Ray: all %d rows are already in %s; nothing to score", already, out_dir)
+        return {"out": str(out_dir), "fingerprint": fingerprint, "scored": 0, "already": already, "shards": 0,
+                "actors": 0, "threads_per_actor": threads_per_actor, "seconds": 0.0}
 
     local_cpus = actors * threads_per_actor if actors else (os.cpu_count() or 1)
     ray, started = _start_ray(address, local_cpus)
@@ -448,6 +473,7 @@ def label_with_ray(
         if started:
             ray.shutdown()
     seconds = time.perf_counter() - started_at
+    _mark_finished(out_dir, already + scored, stamp)
     logger.info("teacher labelling on Ray: %d rows scored into %d shards (%d were already done) in %.1f s",
                 scored, shards, already, seconds)
     return {"out": str(out_dir), "fingerprint": fingerprint, "scored": scored, "already": already, "shards": shards,

@@ -1,0 +1,216 @@
+"""Teacher scoring on Ray Data: the same logits as the single-process path, and a rerun that resumes a kill.
+
+One local Ray session (2 CPUs) serves the whole module: starting Ray takes
+seconds. The SIGKILL test runs a real driver in a subprocess with its own
+local Ray, kills its whole process group mid-run, and resumes in this session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray", reason="the Ray engine is optional: pip install 'bert2sk[ray]'")
+pytest.importorskip("ray.data", reason="the Ray engine needs ray[data]: pip install 'bert2sk[ray]'")
+
+from bert2sk.errors import InputError  # noqa: E402
+from bert2sk.teacher import Teacher  # noqa: E402
+from bert2sk.teacher.cache import text_hash  # noqa: E402
+from bert2sk.teacher.labelling import label_texts  # noqa: E402
+from bert2sk.teacher.ray_labelling import MANIFEST, label_with_ray, read_labels  # noqa: E402
+
+from .conftest import WORDS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {"max_length": 32, "dtype": "fp32", "progress": False}
+
+
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, int(rng.integers(4, 12)))) + f" w{i % 60}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as label_with_ray does: workers at the test's priority
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             object_store_memory=256 * 1024 * 1024)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, list[str]]:
+    """300 texts in three shards of three formats; returns the folder and the texts in input order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = make_texts(300)
+    folder = tmp_path_factory.mktemp("ray-input")
+    with open(folder / "a.jsonl", "w", encoding="utf-8") as fh:
+        for t in texts[:150]:
+            fh.write(json.dumps({"text": t}) + "\n")
+    with open(folder / "b.csv", "w", encoding="utf-8") as fh:
+        fh.write("text\n" + "".join(f'"{t}"\n' for t in texts[150:250]))
+    pq.write_table(pa.table({"text": texts[250:]}), folder / "c.parquet")
+    return folder, texts
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_bert, corpus) -> np.ndarray:
+    """The single-process path's logits for the same texts."""
+    teacher = Teacher.from_pretrained(tiny_bert, **SETTINGS)
+    return label_texts(teacher, corpus[1], None, chunk_size=128, progress=False)
+
+
+@pytest.fixture(scope="module")
+def labelled(ray_session, tiny_bert, corpus, tmp_path_factory) -> tuple[Path, dict]:
+    """The corpus scored on Ray by 2 actors: the output folder and what the run reported."""
+    out = tmp_path_factory.mktemp("ray-output") / "out"
+    info = label_with_ray(tiny_bert, corpus[0], out, actors=2, batch_size=40, max_length=32, dtype="fp32",
+                          progress=False)
+    return out, info
+
+
+def test_ray_logits_equal_the_single_process_path(labelled, corpus, reference):
+    (out, info), texts = labelled, corpus[1]
+    assert info["scored"] == len(texts) and info["already"] == 0 and info["actors"] == 2
+    got = read_labels(out)
+    assert got["source"].tolist() == ["a.jsonl"] * 150 + ["b.csv"] * 100 + ["c.parquet"] * 50
+    assert got["row"].tolist() == [*range(150), *range(100), *range(50)]
+    assert got["id"][0] == "a.jsonl:0" and got["id"][-1] == "c.parquet:49"
+    assert got["text_sha256"] == [text_hash(t) for t in texts]
+    assert (got["logits"].argmax(1) == reference.argmax(1)).mean() == 1.0
+    assert np.abs(got["logits"] - reference).max() <= 1e-3
+    # the rows differ from each other, so a row in the wrong place would fail above
+    assert np.abs(reference[1:50] - reference[0]).max(1).min() > 1e-2
+    assert got["manifest"]["fingerprint"] == info["fingerprint"]
+
+
+def test_a_finished_run_is_not_run_again(labelled, tiny_bert, corpus):
+    out, _ = labelled
+    again = label_with_ray(tiny_bert, corpus[0], out, actors=2, batch_size=40, max_length=32, dtype="fp32",
+                           progress=False)
+    assert again["scored"] == 0 and again["already"] == len(corpus[1]) and again["shards"] == 0
+
+
+def test_another_teacher_cannot_add_to_an_output_folder(labelled, tiny_bert_multiclass, corpus):
+    with pytest.raises(InputError, match="fingerprint"):
+        label_with_ray(tiny_bert_multiclass, corpus[0], labelled[0], actors=1, max_length=32, dtype="fp32",
+                       progress=False)
+
+
+def test_rerun_after_an_interruption_scores_only_the_missing_rows(labelled, tiny_bert, corpus, reference, tmp_path):
+    """A simulated kill: an unfinished run's shards (some deleted) and a temporary file a killed writer left.
+
+    The real SIGKILL of a driver is ``test_sigkill_mid_run_then_rerun_has_every_row_once`` (slow).
+    """
+    import shutil
+
+    folder, texts = corpus
+    first = labelled[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = json.loads((first / MANIFEST).read_text())
+    del manifest["finished"]  # as a killed run leaves it
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    shards = sorted(first.glob("part-*.parquet"))
+    for shard in shards[::2]:
+        shutil.copy(shard, out / shard.name)
+    (out / ".part-0123.parquet.999.tmp").write_bytes(b"PAR1 half a file")
+    kept = len(read_labels(out)["row"])
+    assert 0 < kept < len(texts)
+
+    info = label_with_ray(tiny_bert, folder, out, actors=2, batch_size=16, max_length=32, dtype="fp32",
+                          progress=False)
+    assert info["already"] == kept and info["scored"] == len(texts) - kept
+    got = read_labels(out)  # raises if a row appears twice
+    assert len(got["row"]) == len(texts) and got["text_sha256"] == [text_hash(t) for t in texts]
+    assert np.abs(got["logits"] - reference).max() <= 1e-3
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_embeddings_and_id_column(ray_session, tiny_bert, tmp_path):
+    texts = make_texts(30, seed=5)
+    data = tmp_path / "with_ids.jsonl"
+    data.write_text("".join(json.dumps({"doc": f"d{i}", "body": t}) + "\n" for i, t in enumerate(texts)))
+    label_with_ray(tiny_bert, data, tmp_path / "out", text_column="body", id_column="doc", actors=1,
+                   batch_size=16, max_length=32, dtype="fp32", embeddings=True, progress=False)
+    got = read_labels(tmp_path / "out", embeddings=True)
+    assert got["id"].tolist() == [f"d{i}" for i in range(30)]
+    z, e = Teacher.from_pretrained(tiny_bert, **SETTINGS).predict_logits(texts, return_embeddings=True)
+    assert np.abs(got["embedding"] - e).max() <= 1e-3 and np.abs(got["logits"] - z).max() <= 1e-3
+
+
+def test_bad_input_is_one_clear_error(ray_session, tiny_bert, tmp_path):
+    data = tmp_path / "x.jsonl"
+    data.write_text(json.dumps({"content": "a fine film"}) + "\n")
+    with pytest.raises(InputError, match="text"):
+        label_with_ray(tiny_bert, data, tmp_path / "out", actors=1, max_length=32, dtype="fp32", progress=False)
+    with pytest.raises(InputError, match="not found"):
+        label_with_ray(tiny_bert, tmp_path / "missing.jsonl", tmp_path / "out2", progress=False)
+
+
+def _own_processes(pgid: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,pgid=,comm="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if line.split()[1] == str(pgid)]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_has_every_row_once(ray_session, tiny_bert, corpus, reference, tmp_path):
+    """A real driver with its own local Ray, SIGKILLed (whole process group) after its first shards."""
+    folder, texts = corpus
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        from bert2sk.teacher.ray_labelling import label_with_ray
+        label_with_ray({str(tiny_bert)!r}, {str(folder)!r}, {str(out)!r}, actors=2, batch_size=16,
+                       max_length=32, dtype="fp32", progress=False, _pause=0.5)
+    """)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    for var in ("RAY_ADDRESS",):  # the child must start its own Ray, not join this module's
+        env.pop(var, None)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    try:
+        while len(list(out.glob("part-*.parquet"))) < 3:
+            if proc.poll() is not None:
+                pytest.fail(f"the labelling subprocess ended before it was killed: {proc.stderr.read()[-2000:]!r}")
+            if time.monotonic() > deadline:
+                pytest.fail("no shard written within 4 minutes")
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()
+    for _ in range(50):  # Ray's own processes die with their parent; give them a moment
+        if not _own_processes(proc.pid):
+            break
+        time.sleep(0.2)
+    assert not _own_processes(proc.pid), "processes of the killed run are still alive"
+    written = read_labels(out)
+    assert 0 < len(written["row"]) < len(texts), "the kill should land mid-run"
+
+    info = label_with_ray(tiny_bert, folder, out, actors=2, batch_size=16, max_length=32, dtype="fp32",
+                          progress=False)
+    assert info["already"] == len(written["row"]) and info["already"] + info["scored"] == len(texts)
+    got = read_labels(out)  # raises if a row appears twice
+    assert len(got["row"]) == len(texts)
+    assert got["text_sha256"] == [text_hash(t) for t in texts]
+    assert np.abs(got["logits"] - reference).max() <= 1e-3
+    assert not list(out.glob(".*.tmp"))
+    assert (out / MANIFEST).exists()
