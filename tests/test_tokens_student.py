@@ -146,3 +146,20 @@ def test_bad_input_is_one_line(kwargs, match):
     names = kwargs.pop("tag_names", None)
     with pytest.raises(InputError, match=match):
         LinearTokenStudent(tag_names=names).fit(**kwargs)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    train = tagged_sentences(60, seed=1)
+    s = LinearTokenStudent(tag_names=NAMES, alpha=2.0, window=1).fit(train.tokens, train.tags)
+    s.save(tmp_path / "st")
+    back = LinearTokenStudent.load(tmp_path / "st")
+    test = tagged_sentences(10, seed=3).tokens
+    assert back.predict(test) == s.predict(test) and back.get_params() == s.get_params()
+    for a, b in zip(back.predict_word_logits(test), s.predict_word_logits(test), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert back.explain_word(test[0], 0) == s.explain_word(test[0], 0)
+    (tmp_path / "st" / "student.json").write_text("{}")
+    from bert2sk.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="not a bert2sk-linear-token-student"):
+        LinearTokenStudent.load(tmp_path / "st")

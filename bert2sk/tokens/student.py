@@ -16,7 +16,11 @@ that margin.
 
 from __future__ import annotations
 
+import io
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,7 @@ from .features import TokenFeatures, check_sentences
 __all__ = ["LinearTokenStudent"]
 
 HEADS = ("ridge", "logistic")
+FORMAT = "bert2sk-linear-token-student/1"
 
 
 class LinearTokenStudent(BaseEstimator):
@@ -275,3 +280,57 @@ class LinearTokenStudent(BaseEstimator):
         return {"word": sent[i], "position": i, "tag": tag, "against": names[b],
                 "margin": float(z[i, a] - z[i, b]), "intercept": float(self.intercept_[a] - self.intercept_[b]),
                 "contributions": [(str(feats[j]), 1.0, float(diff[j])) for j in order]}
+
+    # -- saving (no pickle: weights in npz, features and settings in JSON) -------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``student.json`` (settings, tags, feature names) and ``weights.npz`` into ``directory``, atomically."""
+        from .._io import atomic_dir
+
+        check_is_fitted(self, "coef_")
+        meta = {"format": FORMAT, "params": {k: (list(v) if isinstance(v, tuple) else v)
+                                             for k, v in self.get_params().items()},
+                "tag_names": list(self.tag_names_), "n_words": self.n_words_,
+                "features": self.features_.feature_names_.tolist()}
+
+        def write(tmp: Path) -> None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, coef=self.coef_, intercept=self.intercept_)
+            (tmp / "weights.npz").write_bytes(buf.getvalue())
+            (tmp / "student.json").write_text(json.dumps(meta), encoding="utf-8")
+
+        return atomic_dir(directory, write)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> LinearTokenStudent:
+        """A fitted student from a folder written by :meth:`save`."""
+        from sklearn.feature_extraction import DictVectorizer
+
+        from ..errors import ModelFileError
+
+        root = Path(directory)
+        try:
+            meta = json.loads((root / "student.json").read_text(encoding="utf-8"))
+            with np.load(root / "weights.npz", allow_pickle=False) as npz:
+                coef, icpt = npz["coef"], npz["intercept"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"{root} holds no readable linear token student ({type(exc).__name__}); "
+                                 "save one with LinearTokenStudent.save") from None
+        if meta.get("format") != FORMAT:
+            raise ModelFileError(f"{root} is not a {FORMAT} folder (format {meta.get('format')!r})")
+        params = dict(meta["params"])
+        if params.get("tag_names") is not None:
+            params["tag_names"] = tuple(params["tag_names"])
+        est = cls(**params)
+        feats = TokenFeatures(est.window, est.affixes, est.min_count)
+        vec = DictVectorizer(dtype=np.float32)
+        vec.feature_names_ = list(meta["features"])
+        vec.vocabulary_ = {n: i for i, n in enumerate(vec.feature_names_)}
+        feats.vectorizer_ = vec
+        feats.feature_names_ = np.asarray(vec.feature_names_)
+        est.features_ = feats
+        est.coef_, est.intercept_ = coef.astype(np.float32), icpt.astype(np.float32)
+        est._coef_t = np.ascontiguousarray(est.coef_.T)
+        est.tag_names_ = tuple(meta["tag_names"])
+        est.n_words_ = int(meta["n_words"])
+        est.size_bytes_ = int(coef.nbytes + icpt.nbytes + sum(len(n.encode()) for n in vec.feature_names_))
+        return est
