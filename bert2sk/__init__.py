@@ -59,6 +59,12 @@ _API = {
     "Bert2skError": "errors",
     "InputError": "errors",
     "ModelFileError": "errors",
+    "TokenCorpus": "tokens",
+    "load_conll": "tokens",
+    "LinearTokenStudent": "tokens",
+    "TokenTeacher": "tokens",
+    "train_token_teacher": "tokens",
+    "TokenTransformerStudent": "tokens",
 }
 
 __all__ = [
@@ -110,6 +116,12 @@ __all__ = [
     "save_study",
     "train_teacher",
     "write_report",
+    "TokenCorpus",
+    "load_conll",
+    "LinearTokenStudent",
+    "TokenTeacher",
+    "train_token_teacher",
+    "TokenTransformerStudent",
     "__version__",
 ]
 
@@ -143,6 +155,10 @@ if TYPE_CHECKING:  # pragma: no cover
         packaged_encoder_path,
         train_teacher,
     )
+    from .tokens.data import TokenCorpus, load_conll
+    from .tokens.student import LinearTokenStudent
+    from .tokens.teacher import TokenTeacher, train_token_teacher
+    from .tokens.transformer import TokenTransformerStudent
 
 
 def __getattr__(name: str):
