@@ -63,7 +63,7 @@ def _shuffled(batches: Iterable[tuple[list[str], np.ndarray]], buffer: int, batc
         nonlocal texts, rows
         z = np.vstack(rows)
         order = rng.permutation(len(texts))
-        keep = 0 if final else max(0, len(texts) - buffer // 2)
+        keep = 0 if final else min(len(texts), buffer // 2)  # half the buffer stays to mix with what comes
         take, rest = order[:len(order) - keep], order[len(order) - keep:]
         for start in range(0, len(take), batch_size):
             idx = take[start:start + batch_size]
@@ -144,7 +144,7 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, X, y=None, teacher_logits=None) -> StreamingDistilledClassifier:
-        """Fit on texts held in memory (batched as a stream would be); ``y`` is not used.
+        """Fit on texts held in memory, in a new random order each pass; ``y`` is not used.
 
         Returns
         -------
@@ -154,7 +154,15 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"{type(self).__name__} learns from the teacher: pass teacher_logits=(n, k) logits")
         texts, z = _check_batch(X, teacher_logits)
         step = max(1, self.batch_size)
-        return self.fit_stream(lambda: ((texts[i:i + step], z[i:i + step]) for i in range(0, len(texts), step)))
+        rng = np.random.default_rng(self.random_state)
+
+        def batches():  # in memory anyway: a fresh permutation each pass
+            order = rng.permutation(len(texts))
+            for i in range(0, len(order), step):
+                idx = order[i:i + step]
+                yield [texts[j] for j in idx], z[idx]
+
+        return self.fit_stream(batches)
 
     def fit_stream(self, batches: Batches) -> StreamingDistilledClassifier:
         """Fit from a stream: ``batches()`` returns a fresh iterable of ``(texts, teacher_logits)`` each call.
@@ -178,7 +186,7 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.arange(k)
         n_out = 1 if task == "binary" else k
         base = self.estimator if self.estimator is not None else SGDRegressor(
-            alpha=1e-5, average=True, tol=None, random_state=self.random_state)
+            alpha=1e-5, learning_rate="constant", eta0=0.2, average=True, tol=None, random_state=self.random_state)
         self.estimators_ = [clone(base) for _ in range(n_out)]
         for _ in range(self.n_epochs):
             self.n_seen_ = 0
@@ -270,31 +278,14 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The class (teacher column) with the highest probability."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # checks it is fitted first
+        return self.classes_[proba.argmax(axis=1)]
 
 
-def iter_shard_batches(labels: str | os.PathLike, data: str | os.PathLike,
-                       batch_size: int = 2048) -> Iterator[tuple[list[str], np.ndarray]]:
-    """``(texts, logits)`` batches from a labelled output folder and its input (joined by source and row).
-
-    ``data`` is the input the folder was labelled from (the same file or
-    folder). Only the logits are held in memory; texts are read as they stream.
-    """
+def _shard_logits(out_dir: Path) -> dict[str, np.ndarray]:
+    """Every shard's logits, per source, indexed by row (NaN where a row has none)."""
     import pyarrow.parquet as pq
 
-    from ..teacher.ray_labelling import MANIFEST, _iter_records, list_sources
-
-    out_dir = Path(labels)
-    manifest_path = out_dir / MANIFEST
-    if not manifest_path.exists():
-        raise InputError(f"{out_dir} is not a labelled folder (no {MANIFEST}); run `bert2sk label DATA --engine ray`")
-    import json
-
-    manifest = json.loads(manifest_path.read_text())
-    root, sources = list_sources(data)
-    if sources != manifest["sources"]:
-        raise InputError(f"{data} does not hold the files {out_dir} was labelled from ({manifest['sources'][:3]}...); "
-                         "pass the same input")
     logits: dict[str, np.ndarray] = {}
     for shard in sorted(out_dir.glob("part-*.parquet")):
         t = pq.read_table(shard, columns=["source", "row", "logits"])
@@ -312,26 +303,73 @@ def iter_shard_batches(labels: str | os.PathLike, data: str | os.PathLike,
                     grown[:len(have)] = have
                 logits[s] = have = grown
             have[row[m]] = z[m]
+    return logits
+
+
+def iter_shard_batches(labels: str | os.PathLike, data: str | os.PathLike, batch_size: int = 2048,
+                       segments: int = 1) -> Iterator[tuple[list[str], np.ndarray]]:
+    """``(texts, logits)`` batches from a labelled output folder and its input (joined by source and row).
+
+    ``data`` is the input the folder was labelled from (the same file or
+    folder). Only the logits are held in memory; texts are read as they
+    stream. ``segments > 1`` reads each file at that many evenly spaced
+    places at once, each batch taking rows from all of them, so a file
+    sorted by class still gives mixed batches (each extra reader re-reads
+    the file up to its segment).
+    """
+    import itertools
+    import json
+
+    from ..teacher.ray_labelling import MANIFEST, _iter_records, list_sources
+
+    out_dir = Path(labels)
+    manifest_path = out_dir / MANIFEST
+    if not manifest_path.exists():
+        raise InputError(f"{out_dir} is not a labelled folder (no {MANIFEST}); run `bert2sk label DATA --engine ray`")
+    manifest = json.loads(manifest_path.read_text())
+    root, sources = list_sources(data)
+    if sources != manifest["sources"]:
+        raise InputError(f"{data} does not hold the files {out_dir} was labelled from ({manifest['sources'][:3]}...); "
+                         "pass the same input")
+    logits = _shard_logits(out_dir)
+    segments = max(1, int(segments))
     for source in sources:
-        z = logits.get(source)
-        texts: list[str] = []
-        start = 0
-        for row, (text, _) in enumerate(_iter_records(root / source, manifest["text_column"], None)):
-            if z is None or row >= len(z) or np.isnan(z[row, 0]):
-                raise InputError(f"{source} row {row} has no teacher logits in {out_dir}; rerun the labelling "
+        z = logits.get(source, np.full((1, 1), np.nan, dtype=np.float32))
+        n = len(z)
+        bounds = np.linspace(0, n, segments + 1).astype(int)
+        readers = [itertools.islice(enumerate(_iter_records(root / source, manifest["text_column"], None)), a, b)
+                   for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        per = max(1, -(-batch_size // len(readers)))
+        seen = 0
+        while readers:
+            rows: list[int] = []
+            texts: list[str] = []
+            for reader in list(readers):
+                got = list(itertools.islice(reader, per))
+                if len(got) < per:
+                    readers.remove(reader)
+                rows += [r for r, _ in got]
+                texts += [t for _, (t, _) in got]
+            if not rows:
+                break
+            idx = np.asarray(rows)
+            if idx.max() >= n or np.isnan(z[idx, 0]).any():
+                bad = int(idx[(idx >= n) | np.isnan(z[np.minimum(idx, n - 1), 0])][0])
+                raise InputError(f"{source} row {bad} has no teacher logits in {out_dir}; rerun the labelling "
                                  "command to finish it")
-            texts.append(text)
-            if len(texts) == batch_size:
-                yield texts, z[start:start + len(texts)]
-                start += len(texts)
-                texts = []
-        if texts:
-            yield texts, z[start:start + len(texts)]
+            seen += len(rows)
+            yield texts, z[idx]
+        if seen < n:
+            raise InputError(f"{out_dir} has logits for {n} rows of {source} but the file has {seen}; "
+                             "pass the input it was labelled from")
 
 
 def fit_from_shards(labels: str | os.PathLike, data: str | os.PathLike,
-                    student: StreamingDistilledClassifier | None = None) -> StreamingDistilledClassifier:
+                    student: StreamingDistilledClassifier | None = None,
+                    segments: int = 16) -> StreamingDistilledClassifier:
     """Fit a streaming student on every row of a labelled folder, reading texts from ``data`` as it goes.
+
+    ``segments``: see :func:`iter_shard_batches` (mixes a class-sorted file; 1 streams in file order).
 
     Examples
     --------
@@ -339,4 +377,5 @@ def fit_from_shards(labels: str | os.PathLike, data: str | os.PathLike,
     >>> student.predict(["a fine film"])  # doctest: +SKIP
     """
     student = clone(student) if student is not None else StreamingDistilledClassifier()
-    return student.fit_stream(lambda: iter_shard_batches(labels, data, batch_size=student.batch_size))
+    return student.fit_stream(lambda: iter_shard_batches(labels, data, batch_size=student.batch_size,
+                                                         segments=segments))

@@ -281,7 +281,8 @@ class _TeacherActor:
         if self.pause:
             time.sleep(self.pause)
         name = write_shard(self.out_dir, _shard_table(batch, z, e, self.fingerprint))
-        return {"shard": np.array([name], dtype=object), "rows": np.array([len(texts)], dtype=np.int64)}
+        return {"shard": np.array([name], dtype=object), "rows": np.array([len(texts)], dtype=np.int64),
+                "actor": np.array([os.getpid()], dtype=np.int64)}
 
 
 # -- the driver ----------------------------------------------------------------------------------------------
@@ -400,7 +401,8 @@ def label_with_ray(
     -------
     dict
         ``out``, ``fingerprint``, ``scored`` (rows scored now), ``already`` (rows found in
-        shards before), ``shards`` (written now), ``actors``, ``threads_per_actor``, ``seconds``.
+        shards before), ``shards`` (written now), ``actors``, ``threads_per_actor``, ``seconds``,
+        ``rows_per_actor`` (rows each actor scored now, largest first).
 
     Examples
     --------
@@ -432,15 +434,16 @@ def label_with_ray(
     if finished and finished.get("rows") == already and finished.get("inputs") == stamp:
         logger.info("teacher labelling on Ray: all %d rows are already in %s; nothing to score", already, out_dir)
         return {"out": str(out_dir), "fingerprint": fingerprint, "scored": 0, "already": already, "shards": 0,
-                "actors": 0, "threads_per_actor": threads_per_actor, "seconds": 0.0}
+                "actors": 0, "threads_per_actor": threads_per_actor, "seconds": 0.0, "rows_per_actor": []}
 
     local_cpus = actors * threads_per_actor if actors else (os.cpu_count() or 1)
     ray, started = _start_ray(address, local_cpus)
     started_at = time.perf_counter()
     try:
         ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = False
+        ctx.enable_progress_bars = False  # one bar of our own, not one per operator
         ctx.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         cpus = int(ray.cluster_resources().get("CPU", local_cpus))
         n_actors = actors or default_actors(cpus, threads_per_actor)
         if n_actors * threads_per_actor > cpus:
@@ -458,11 +461,14 @@ def label_with_ray(
                                                    "embeddings": embeddings, "fingerprint": fingerprint,
                                                    "pause": _pause})
         scored = shards = 0
+        per_actor: dict[int, int] = {}
         with progress_bar(None, f"teacher labelling on Ray ({n_actors} actors)", progress) as bar:
             for summary in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 n = int(np.sum(summary["rows"]))
                 scored += n
                 shards += len(summary["rows"])
+                for pid, rows in zip(summary["actor"].tolist(), summary["rows"].tolist(), strict=True):
+                    per_actor[pid] = per_actor.get(pid, 0) + rows
                 bar.update(n)
     except Exception as exc:
         cause = _user_error(exc)
@@ -477,7 +483,8 @@ def label_with_ray(
     logger.info("teacher labelling on Ray: %d rows scored into %d shards (%d were already done) in %.1f s",
                 scored, shards, already, seconds)
     return {"out": str(out_dir), "fingerprint": fingerprint, "scored": scored, "already": already, "shards": shards,
-            "actors": n_actors, "threads_per_actor": threads_per_actor, "seconds": seconds}
+            "actors": n_actors, "threads_per_actor": threads_per_actor, "seconds": seconds,
+            "rows_per_actor": sorted(per_actor.values(), reverse=True)}
 
 
 def _user_error(exc: BaseException) -> InputError | None:
