@@ -172,9 +172,16 @@ def teacher_train(
     seed: int = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")] = False,
     quiet: Quiet = False,
+    task: Annotated[str, typer.Option(help="texts, or tokens (CoNLL/jsonl word tags, e.g. named entities).")] = "texts",
 ) -> None:
-    """Fine-tune a teacher (binary, multiclass or multilabel) on labelled data."""
+    """Fine-tune a teacher (binary, multiclass or multilabel; or a token tagger with --task tokens)."""
     from .teacher.trainer import TrainingArguments, train_teacher
+
+    if task == "tokens":
+        from .tokens.teacher import train_teacher_cli
+
+        return train_teacher_cli(data, out, base, eval_data, epochs, max_length, batch_size, lr, dtype, seed, resume,
+                                 quiet, console)
 
     corpus = _load(data, "train", text_column, label_column).labelled()
     if limit and limit < len(corpus):
@@ -197,23 +204,49 @@ def teacher_train(
 
 @app.command()
 def label(
-    data: Annotated[Path, typer.Argument(help="A .jsonl[.gz] or .csv file of texts.")],
+    data: Annotated[Path, typer.Argument(help="A .jsonl[.gz] or .csv file of texts (--engine ray: also .parquet, "
+                                              "or a folder of such shards).")],
     teacher: Annotated[str, typer.Option(help="Teacher model directory (or hub id).")],
-    out: Annotated[Path, typer.Option(help="Where to write the logits (.npy).")],
+    out: Annotated[Path, typer.Option(help="Where to write the logits (.npy); --engine ray: a folder of parquet "
+                                           "shards.")],
     text_column: TextCol = "text",
     cache: Annotated[Path | None, typer.Option(help="Logit cache (default: OUT.cache.sqlite).")] = None,
     embeddings: Annotated[bool, typer.Option(help="Also write pooled embeddings.")] = False,
     max_length: int = 256,
-    batch_size: int = 32,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Texts per forward pass (default 32); --engine ray: texts per actor call and shard (default 512).")]
+    = None,
     dtype: str = "auto",
     quiet: Quiet = False,
+    engine: Annotated[str, typer.Option(help="local (one process, SQLite cache) or ray (Ray Data actor pool, "
+                                             "parquet shards; needs the ray extra).")] = "local",
+    address: Annotated[str | None, typer.Option(help="--engine ray: join this Ray cluster ('auto', "
+                                                     "'ray://head:10001'); default: start a local Ray.")] = None,
+    actors: Annotated[int | None, typer.Option(help="--engine ray: teacher actors (default: CPUs / threads).")]
+    = None,
+    threads_per_actor: Annotated[int, typer.Option(help="--engine ray: torch threads per actor.")] = 1,
+    id_column: Annotated[str | None, typer.Option(help="--engine ray: column of unique ids (default: file:row).")]
+    = None,
 ) -> None:
     """Score a file with the teacher: resumable (rerun after an interruption), cached by content."""
+    if engine not in ("local", "ray"):
+        raise InputError(f"--engine must be local or ray, got {engine!r}")
+    if engine == "ray":
+        from .teacher.ray_labelling import label_with_ray
+
+        _show_progress_messages(quiet)
+        info = label_with_ray(teacher, data, out, text_column=text_column, id_column=id_column, address=address,
+                              actors=actors, threads_per_actor=threads_per_actor, batch_size=batch_size or 512,
+                              max_length=max_length, dtype=dtype, embeddings=embeddings, progress=not quiet)
+        console.print(f"{info['scored']:,} rows scored into {info['shards']:,} shards "
+                      f"({info['already']:,} already there) → [bold green]{escape(str(info['out']))}[/]")
+        return
     from .teacher import Teacher
     from .teacher.labelling import label_file
 
     if not data.exists():
         raise InputError(f"data file not found: {data}")
+    batch_size = batch_size or 32
     t = Teacher.from_pretrained(teacher, max_length=max_length, batch_size=batch_size, dtype=dtype,
                                 progress=not quiet)
     info = label_file(t, data, out, text_column=text_column, cache_path=cache, return_embeddings=embeddings,

@@ -92,3 +92,22 @@ def test_sentences_must_be_word_lists(tiny_token_teacher):  # noqa: F811
     teacher = TokenTeacher.from_pretrained(tiny_token_teacher, dtype="fp32")
     with pytest.raises(InputError, match="list of words"):
         teacher.predict_word_logits(["Leon is here"])
+
+
+def test_cli_teacher_train_tokens(tmp_path):
+    from typer.testing import CliRunner
+
+    from bert2sk.cli import app
+
+    from .conftest import build_tiny_bert
+
+    base = build_tiny_bert(tmp_path / "base")
+    data = tmp_path / "train.conll"
+    data.write_text("".join("\n".join(f"{w}\t{t}" for w, t in zip(s, g, strict=True)) + "\n\n" for s, g in zip(
+        *(lambda c: (c.tokens, c.tags))(tagged_sentences(40, seed=1)), strict=True)) + "w1\tI-PER\n", encoding="utf-8")
+    out = tmp_path / "teacher"
+    res = CliRunner().invoke(app, ["teacher", "train", str(data), "--out", str(out), "--base", str(base), "--task",
+                                   "tokens", "--epochs", "1", "--max-length", "32", "--dtype", "fp32", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "repaired:" in res.output and "I-PER without B- read as B-PER" in res.output
+    assert TokenTeacher.from_pretrained(out).tag_names[0] == "O"

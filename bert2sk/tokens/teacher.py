@@ -328,3 +328,23 @@ def train_token_teacher(train: TokenCorpus, args: TrainingArguments, eval_corpus
     publish_model(out, model, tokenizer, MARKER, record)
     remove_checkpoints(out, keep_last=args.keep_checkpoints)
     return result
+
+
+def train_teacher_cli(data: str, out, base: str | None, eval_data: str | None, epochs: int, max_length: int,
+                      batch_size: int, lr: float, dtype: str, seed: int, resume: bool, quiet: bool, console) -> None:
+    """``bert2sk teacher train DATA --task tokens``: fine-tune a token teacher on a CoNLL or jsonl file."""
+    from .data import load_tokens
+
+    train = load_tokens(data)
+    ev = load_tokens(eval_data, tag_names=train.tag_names) if eval_data else None
+    for c in (train, ev):
+        for line in (c.repairs if c is not None else [])[:5]:
+            console.print(f"repaired: {line}")
+    args = TrainingArguments(output_dir=str(out), base_model=base, epochs=epochs, max_length=max_length,
+                             batch_size=batch_size, learning_rate=lr, dtype=dtype, seed=seed, progress=not quiet)
+    console.print(f"fine-tuning a token tagger on {len(train):,} sentences ({train.n_words:,} words, "
+                  f"tags {', '.join(train.tag_names)})")
+    res = train_token_teacher(train, args, eval_corpus=ev, resume=resume)
+    for row in res.history:
+        console.print("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+    console.print(f"token teacher saved to {out} (best epoch {res.best_epoch}, {res.seconds / 60:.1f} min)")
