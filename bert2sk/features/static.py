@@ -61,7 +61,9 @@ class StaticFeatures(TransformerMixin, BaseEstimator):
     model : str or None, default=None
         A local model directory (a fine-tuned teacher) or a hub id when
         online; ``None`` is the packaged all-MiniLM-L6-v2 encoder. Read by
-        ``fit`` only.
+        ``fit`` only, so a fitted copy (saved or pickled) keeps only the
+        folder name here and no ``cache_dir``: refitting that copy needs the
+        model's path again.
     pca_dims : int or None, default=256
         Width of the table (at most the encoder's hidden size); ``None``
         keeps the encoder's width without PCA.
