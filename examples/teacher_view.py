@@ -240,6 +240,30 @@ def _markdown(rows, chosen, y_test, t_test, cut_test, agree, cut, minutes, max_l
         "",
         f"Teacher on test: accuracy {(t_test == y_test).mean():.4f}.",
         "",
+        "## Paired differences in test fidelity",
+        "",
+        "Reviews on which only A agrees with the teacher, only B does, the difference in fidelity (B - A) and its "
+        "paired standard error (sqrt(discordant) / n; McNemar's view of two readers of the same reviews).",
+        "",
+        "| A | B | only A agrees | only B agrees | B - A | std. error |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    keys = list(chosen)
+    pairs = [((k, "full"), (k, "view")) for k in keys]  # one student, two readings of the test review
+    pairs += [((("ridge (logit regression)", "full"), r), (("ridge (logit regression)", "view"), r)) for r in ("full",)]
+    pairs += [((("soft-target LR", "full"), r), (("soft-target LR", "view"), r)) for r in ("full",)]
+    pairs += [((("ridge (logit regression)", "full"), "full"), (("soft-target LR", "view"), "view"))]
+    for (ka, ra), (kb, rb) in pairs:
+        if ka not in chosen or kb not in chosen:
+            continue
+        a = chosen[ka][1][ra] == t_test
+        b = chosen[kb][1][rb] == t_test
+        only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+        se = np.sqrt(only_a + only_b) / len(a)
+        lines.append(f"| {ka[0]}, trained {ka[1]}, reads {ra} | {kb[0]}, trained {kb[1]}, reads {rb} | {only_a:,} | "
+                     f"{only_b:,} | {(only_b - only_a) / len(a):+.4f} | {se:.4f} |")
+    lines += [
+        "",
         f"## Validation ({N_VAL:,} train reviews), every setting",
         "",
         "| student | trained on | setting | max_features | fidelity, val read full | fidelity, val read as view "
