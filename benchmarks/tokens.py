@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in res.items():
         ratio = r["mean_ms"] / t
         speed = f"{t / r['mean_ms']:.1f}x faster" if name != "teacher" else ""
-        out.say(f"{name:12s} {r['mean_ms']:8.3f} ± {r['std_ms']:7.3f} ms/tweet   {ratio:6.3f}x the teacher   {speed}"
-                f"   {sizes[name] / 1e6:.1f} MB")
+        out.say(f"{name:12s} {r['mean_ms']:8.3f} ± {r['std_ms']:7.3f} ms/tweet (median {r['median_ms']:.3f})   "
+                f"{ratio:6.3f}x the teacher   {speed}   {sizes[name] / 1e6:.1f} MB")
+    med = {k: r["median_ms"] / res["teacher"]["median_ms"] for k, r in res.items()}
+    out.say("median ratios to the teacher (less sensitive to a loaded machine's stalls): "
+            + ", ".join(f"{k} {v:.3f}x" for k, v in med.items()))
     if "transformer" in res:
         r = res["transformer"]["mean_ms"] / t
         out.say(f"goal transformer latency <= 0.55x: {r:.3f}x -> {'met' if r <= 0.55 else 'missed'}")

@@ -149,7 +149,7 @@ def run_token_study(train: TokenCorpus, dev: TokenCorpus, test: TokenCorpus, tea
 
 def measure_latency(models: dict[str, Callable[[list[str]], Any]], sentences: Sequence[Sequence[str]],
                     warmup: int = 5) -> dict[str, dict[str, float]]:
-    """Mean and std milliseconds per sentence, one sentence per call, models interleaved on the same sentences.
+    """Mean, std and median milliseconds per sentence, one sentence per call, models interleaved.
 
     Interleaving (each sentence through every model before the next) puts every model under the same
     machine load, so the ratios hold even when the absolute figures drift.
@@ -164,5 +164,5 @@ def measure_latency(models: dict[str, Callable[[list[str]], Any]], sentences: Se
             t0 = time.perf_counter()
             fn(s)
             times[name].append(time.perf_counter() - t0)
-    return {name: {"mean_ms": 1000 * float(np.mean(t)), "std_ms": 1000 * float(np.std(t)), "n": len(t)}
-            for name, t in times.items()}
+    return {name: {"mean_ms": 1000 * float(np.mean(t)), "std_ms": 1000 * float(np.std(t)),
+                   "median_ms": 1000 * float(np.median(t)), "n": len(t)} for name, t in times.items()}
