@@ -8,8 +8,10 @@ that no step holds the whole training set:
 1. the TF-IDF vocabulary and idf weights are fitted on a uniform sample of
    ``vocabulary_sample`` texts (reservoir sampling over one pass), so their
    memory does not grow with the data;
-2. the regressor is ``SGDRegressor`` (squared loss, L2, averaged SGD), fed
-   with ``partial_fit`` over shuffled batches for ``n_epochs`` passes.
+2. the regressor is ``SGDRegressor`` (squared loss, L2, averaged SGD at a
+   constant rate), fed with ``partial_fit`` over shuffled batches for
+   ``n_epochs`` passes; the first pass's TF-IDF batches are kept on disk for
+   the later ones (``spill``), so texts are featurised once.
 
 Memory is that of the sample's vocabulary, one shuffle buffer of texts and
 one batch of TF-IDF rows, whatever the number of texts. The student keeps
@@ -25,6 +27,7 @@ input by ``(source, row)``; the teacher's logits are held in memory
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -101,6 +104,10 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
         reach SGD one class at a time.
     temperature : float, default=1.0
         The regressor learns ``logits / temperature``; predictions are scaled back.
+    spill : bool, default=True
+        Keep the first epoch's TF-IDF batches in a temporary folder (removed after the fit) and read them
+        back, in a new batch order, for the later epochs instead of featurising every text again: the texts
+        are read twice (sample, epoch 1) instead of ``n_epochs + 1`` times. Disk: the TF-IDF non-zeros.
     task : {"auto", "binary", "multiclass"}, default="auto"
         ``auto``: binary for two teacher columns, multiclass otherwise.
     random_state : int, default=0
@@ -131,7 +138,7 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, features=None, estimator=None, *, vocabulary_sample: int = 20_000, n_epochs: int = 5,
                  batch_size: int = 2048, shuffle_buffer: int = 16_384, temperature: float = 1.0,
-                 task: str = "auto", random_state: int = 0) -> None:
+                 spill: bool = True, task: str = "auto", random_state: int = 0) -> None:
         self.features = features
         self.estimator = estimator
         self.vocabulary_sample = vocabulary_sample
@@ -139,6 +146,7 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.shuffle_buffer = shuffle_buffer
         self.temperature = temperature
+        self.spill = spill
         self.task = task
         self.random_state = random_state
 
@@ -167,7 +175,8 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
     def fit_stream(self, batches: Batches) -> StreamingDistilledClassifier:
         """Fit from a stream: ``batches()`` returns a fresh iterable of ``(texts, teacher_logits)`` each call.
 
-        It is called ``n_epochs + 1`` times: once to sample the vocabulary, then once per epoch.
+        It is called twice (``spill=True``: to sample the vocabulary, then for the first epoch) or
+        ``n_epochs + 1`` times (``spill=False``).
 
         Returns
         -------
@@ -188,10 +197,14 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
         base = self.estimator if self.estimator is not None else SGDRegressor(
             alpha=1e-5, learning_rate="constant", eta0=0.2, average=True, tol=None, random_state=self.random_state)
         self.estimators_ = [clone(base) for _ in range(n_out)]
-        for _ in range(self.n_epochs):
-            self.n_seen_ = 0
-            for texts, z in _shuffled(batches(), self.shuffle_buffer, self.batch_size, rng):
-                self._partial_fit(texts, z)
+        if not self.spill:
+            for _ in range(self.n_epochs):
+                self.n_seen_ = 0
+                for texts, z in _shuffled(batches(), self.shuffle_buffer, self.batch_size, rng):
+                    self._partial_fit(texts, z)
+        else:
+            with tempfile.TemporaryDirectory(prefix="bert2sk-spill-") as spill:
+                self._fit_spilled(batches, rng, Path(spill))
         self.n_features_in_ = len(self.features_.get_feature_names_out())
         return self
 
@@ -238,15 +251,36 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"teacher logits need at least two columns, got {k}")
         return sample, k
 
-    def _partial_fit(self, texts: list[str], z: np.ndarray) -> None:
+    def _fit_spilled(self, batches: Batches, rng: np.random.Generator, folder: Path) -> None:
+        """Epoch 1 from the stream, each featurised batch saved; later epochs read them back in a new order."""
+        import scipy.sparse as sp
+
+        self.n_seen_ = 0
+        saved = 0
+        for texts, z in _shuffled(batches(), self.shuffle_buffer, self.batch_size, rng):
+            X, target = self._features_and_targets(texts, z)
+            self._step(X, target)
+            sp.save_npz(folder / f"{saved}.X.npz", X, compressed=False)
+            np.save(folder / f"{saved}.y.npy", target)
+            saved += 1
+        for _ in range(self.n_epochs - 1):
+            self.n_seen_ = 0
+            for i in rng.permutation(saved):
+                self._step(sp.load_npz(folder / f"{i}.X.npz"), np.load(folder / f"{i}.y.npy"))
+
+    def _features_and_targets(self, texts: list[str], z: np.ndarray) -> tuple:
         if z.shape[1] != len(self.classes_):
             raise InputError(f"teacher logits have {z.shape[1]} columns; this student has {len(self.classes_)}")
         target = regression_targets(z, None, self.task_, len(self.classes_), self.temperature)
-        X = self.features_.transform(texts)
-        target = target.reshape(len(texts), -1)
+        return self.features_.transform(texts), target.reshape(len(texts), -1)
+
+    def _step(self, X, target: np.ndarray) -> None:
         for j, est in enumerate(self.estimators_):
             est.partial_fit(X, target[:, j])
-        self.n_seen_ = getattr(self, "n_seen_", 0) + len(texts)
+        self.n_seen_ = getattr(self, "n_seen_", 0) + X.shape[0]
+
+    def _partial_fit(self, texts: list[str], z: np.ndarray) -> None:
+        self._step(*self._features_and_targets(texts, z))
 
     # -- prediction ----------------------------------------------------------------------------
     @property
