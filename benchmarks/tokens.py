@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Output(__file__, argv)
     test = load_btc(SHARED_DATA / "btc", "test")
     tweets = test.tokens[:args.tweets]
-    teacher = TokenTeacher.from_pretrained(args.work / "teacher", max_length=64, dtype=args.dtype,
+    tdir = args.work / "teacher-final" if (args.work / "teacher-final").exists() else args.work / "teacher"
+    teacher = TokenTeacher.from_pretrained(tdir, max_length=64, dtype=args.dtype,
                                            threads=args.threads)
     models = {"teacher": teacher.predict_tags}
     sizes = {"teacher": teacher.size_bytes}

@@ -44,6 +44,11 @@ def corpus_sha(corpus) -> str:
     return hashlib.sha256(json.dumps(corpus.tokens, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
+def teacher_dir(work: Path) -> Path:
+    """The teacher's folder: the best epoch of a run stopped for time when there is one, else the finished run."""
+    return work / "teacher-final" if (work / "teacher-final").exists() else work / "teacher"
+
+
 def load_splits(data: Path) -> dict:
     train = load_btc(data, "train")
     return {"train": train, **{s: load_btc(data, s, tag_names=train.tag_names) for s in ("dev", "test")}}
@@ -78,10 +83,25 @@ def run_teacher(args) -> None:
                               early_stopping_patience=None, save_every_steps=100, warmup_ratio=0.1,
                               freeze_embeddings=True)
     t0 = time.perf_counter()
-    res = train_token_teacher(corpora["train"], targs, eval_corpus=corpora["dev"], resume=True)
-    print(f"teacher fine-tuned in {res.seconds:.0f}s (this session {time.perf_counter() - t0:.0f}s); "
-          f"best epoch {res.best_epoch}, dev entity F1 {res.best_entity_f1:.4f}", flush=True)
-    teacher = TokenTeacher.from_pretrained(work / "teacher", max_length=MAX_LENGTH, dtype=args.dtype,
+    if args.use_best_checkpoint:
+        # a run stopped early (a shared machine's time budget): its best epoch so far is the teacher
+        import shutil
+
+        state = json.loads((work / "teacher" / "checkpoint-last" / "trainer_state.json").read_text())
+        final = work / "teacher-final"
+        shutil.rmtree(final, ignore_errors=True)
+        shutil.copytree(work / "teacher" / "checkpoint-best", final)
+        done = state["history"][: state["best_epoch"]]
+        history, best_epoch = state["history"], state["best_epoch"]
+        seconds = float(sum(h["seconds"] for h in done))
+        print(f"teacher: best epoch {best_epoch} of the {state['epoch']} finished (run stopped at step "
+              f"{state['step']} of {state['total_steps']}); {seconds:.0f}s of fine-tuning to that epoch", flush=True)
+    else:
+        res = train_token_teacher(corpora["train"], targs, eval_corpus=corpora["dev"], resume=True)
+        final, history, best_epoch, seconds = work / "teacher", res.history, res.best_epoch, res.seconds
+        print(f"teacher fine-tuned in {res.seconds:.0f}s (this session {time.perf_counter() - t0:.0f}s); "
+              f"best epoch {res.best_epoch}, dev entity F1 {res.best_entity_f1:.4f}", flush=True)
+    teacher = TokenTeacher.from_pretrained(final, max_length=MAX_LENGTH, dtype=args.dtype,
                                            threads=args.threads, progress=True)
     logits, scores = {}, {}
     for split, corpus in corpora.items():
@@ -98,9 +118,9 @@ def run_teacher(args) -> None:
             "max_length": MAX_LENGTH, "dtype": teacher.dtype, "corpus_sha": {s: corpus_sha(c) for s, c in
                                                                               corpora.items()},
             "n_words": {s: c.n_words for s, c in corpora.items()}, "training": {
-                "seconds": round(res.seconds, 1), "epochs": args.epochs, "best_epoch": res.best_epoch,
+                "seconds": round(seconds, 1), "epochs": args.epochs, "best_epoch": best_epoch,
                 "learning_rate": args.lr, "batch_size": 16, "threads": args.threads,
-                "history": res.history}, "scores": scores,
+                "stopped_early_for_time": bool(args.use_best_checkpoint), "history": history}, "scores": scores,
             "size_bytes": teacher.size_bytes, "n_parameters": teacher.n_parameters}
     save_logits(OUT, logits, meta)
     print(f"stored per-word logits in {OUT.name}/teacher_logits.npz "
@@ -143,7 +163,7 @@ def run_transformer(args) -> None:
     names = tuple(meta["label_names"])
     train, dev, test = corpora["train"], corpora["dev"], corpora["test"]
     t0 = time.perf_counter()
-    student = TokenTransformerStudent(str(args.work / "teacher"), layers=args.student_layers, alpha=0.5,
+    student = TokenTransformerStudent(str(teacher_dir(args.work)), layers=args.student_layers, alpha=0.5,
                                       temperature=2.0, epochs=args.student_epochs, learning_rate=1e-4, batch_size=16,
                                       max_length=MAX_LENGTH, dtype=args.dtype, threads=args.threads, seed=SEED,
                                       progress=True)
@@ -346,6 +366,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", default="auto")
     ap.add_argument("--from-logits", action="store_true", help="students: read reports/btc (no teacher model)")
+    ap.add_argument("--use-best-checkpoint", action="store_true",
+                    help="teacher: stop training and use the best epoch so far (checkpoint-best) as the teacher")
     ap.add_argument("--labels", type=int, default=1000, help="gold-tagged tweets in the label-scarce regime")
     ap.add_argument("--student-layers", type=int, default=3)
     ap.add_argument("--student-epochs", type=int, default=2)
