@@ -166,7 +166,7 @@ def run_transformer(args) -> None:
     student = TokenTransformerStudent(str(teacher_dir(args.work)), layers=args.student_layers, alpha=0.5,
                                       temperature=2.0, epochs=args.student_epochs, learning_rate=1e-4, batch_size=16,
                                       max_length=MAX_LENGTH, dtype=args.dtype, threads=args.threads, seed=SEED,
-                                      progress=True)
+                                      progress=True, freeze_embeddings=True)
     # transfer set: the training tweets with their gold tags (alpha) and the teacher's logits (1 - alpha)
     student.fit(train.tokens, train.tags, z["train"])
     secs = time.perf_counter() - t0

@@ -45,6 +45,8 @@ class TokenTransformerStudent(BaseEstimator):
     epochs, learning_rate, batch_size, max_length, dtype, seed, threads, progress : training settings
     eval_fraction : float
         Share of the sentences held out to pick the epoch by agreement with the teacher (0: last epoch).
+    freeze_embeddings : bool
+        Keep the teacher's word embeddings as they are (half of a MiniLM's weights: faster steps).
 
     Attributes
     ----------
@@ -68,7 +70,8 @@ class TokenTransformerStudent(BaseEstimator):
     def __init__(self, teacher: str | os.PathLike | None = None, layers: int | Sequence[int] | None = None,
                  alpha: float = 0.5, temperature: float = 2.0, epochs: int = 2, learning_rate: float = 1e-4,
                  batch_size: int = 16, max_length: int = 64, dtype: str = "auto", eval_fraction: float = 0.1,
-                 seed: int = 0, threads: int | None = None, progress: bool = False) -> None:
+                 seed: int = 0, threads: int | None = None, progress: bool = False,
+                 freeze_embeddings: bool = False) -> None:
         self.teacher = teacher
         self.layers = layers
         self.alpha = alpha
@@ -82,6 +85,7 @@ class TokenTransformerStudent(BaseEstimator):
         self.seed = seed
         self.threads = threads
         self.progress = progress
+        self.freeze_embeddings = freeze_embeddings
 
     def fit(self, X: Sequence[Sequence[str]], y: Sequence[Sequence[str] | None] | None = None,
             teacher_logits: Sequence[np.ndarray] | None = None) -> TokenTransformerStudent:
@@ -143,7 +147,8 @@ class TokenTransformerStudent(BaseEstimator):
             args = TrainingArguments(output_dir=str(work), epochs=self.epochs, learning_rate=self.learning_rate,
                                      batch_size=self.batch_size, max_length=self.max_length, dtype=self.dtype,
                                      seed=self.seed, threads=self.threads, progress=self.progress,
-                                     early_stopping_patience=None, save_every_steps=0)
+                                     early_stopping_patience=None, save_every_steps=0,
+                                     freeze_embeddings=self.freeze_embeddings)
             loss = functools.partial(token_distillation_loss, alpha=self.alpha, temperature=self.temperature)
             fit = fit_token_classifier(model, tokenizer, chunks, args, word_labels=[gold[i] for i in tr],
                                        word_logits=[z[i] for i in tr], loss=loss, score_fn=score_fn,
