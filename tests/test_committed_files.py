@@ -47,7 +47,6 @@ _DOCTEST_INPUT = re.compile(r"^\s*>>> ")
 # study commands (see each RESULTS.md), not edited by hand; strict: once one is regenerated clean this
 # xfail turns into a failure, so take its entry out.
 KNOWN_STALE = {
-    "reports/clinc150/report.html",
     "reports/demo/report.html",
 }
 
