@@ -90,7 +90,7 @@ def main() -> None:
 
     from bert2sk.teacher import Teacher
     from bert2sk.teacher.labelling import label_texts
-    from bert2sk.teacher.ray_labelling import label_with_ray, read_labels
+    from bert2sk.teacher.ray_labelling import init_local_ray, label_with_ray, read_labels
 
     rec = Output(__file__)
     work = Path(tempfile.mkdtemp(prefix="b2sk-ray-bench-"))
@@ -121,8 +121,7 @@ def main() -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         os.environ.setdefault("RAY_worker_niceness", "0")
         start = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 object_store_memory=256 * 1024 * 1024)
+        init_local_ray(ray, 2)
         ray_start = time.perf_counter() - start
         rec.say(f"local Ray start (2 CPUs): {ray_start:.1f} s")
         try:

@@ -146,20 +146,19 @@ def main() -> None:
     results = []
     try:
         for n in sizes:
+            write_inputs(work / f"n{n}", n)
+        for kind, n in [(kind, n) for kind in ("streaming", "in-memory") for n in sizes]:
             folder = work / f"n{n}"
-            write_inputs(folder, n)
-            for kind in ("streaming", "in-memory"):
-                cmd = [sys.executable, __file__, "--child", kind, "--folder", str(folder), "--epochs", str(epochs),
-                       "--vocabulary-sample", str(args.vocabulary_sample)]
-                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    raise SystemExit(f"child {kind} n={n} failed:\n{done.stderr[-3000:]}")
-                r = json.loads(done.stdout.strip().splitlines()[-1]) | {"n": n}
-                results.append(r)
-                rec.say(f"n={n:>6,} {kind:10s}: peak {r['peak_mb']:7.0f} MB (after imports {r['base_mb']:.0f} MB), "
-                        f"fit {r['seconds']:6.1f} s, {r['n_features']:,} features, fidelity {r['fidelity']:.4f}   "
-                        f"[{load_line()}]")
-            shutil.rmtree(folder, ignore_errors=True)
+            cmd = [sys.executable, __file__, "--child", kind, "--folder", str(folder), "--epochs", str(epochs),
+                   "--vocabulary-sample", str(args.vocabulary_sample)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"child {kind} n={n} failed:\n{done.stderr[-3000:]}")
+            r = json.loads(done.stdout.strip().splitlines()[-1]) | {"n": n}
+            results.append(r)
+            rec.say(f"n={n:>6,} {kind:10s}: peak {r['peak_mb']:7.0f} MB (after imports {r['base_mb']:.0f} MB), "
+                    f"fit {r['seconds']:6.1f} s, {r['n_features']:,} features, fidelity {r['fidelity']:.4f}   "
+                    f"[{load_line()}]")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     by = {(r["kind"], r["n"]): r for r in results}

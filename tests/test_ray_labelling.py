@@ -26,7 +26,7 @@ from bert2sk.errors import InputError  # noqa: E402
 from bert2sk.teacher import Teacher  # noqa: E402
 from bert2sk.teacher.cache import text_hash  # noqa: E402
 from bert2sk.teacher.labelling import label_texts  # noqa: E402
-from bert2sk.teacher.ray_labelling import MANIFEST, label_with_ray, read_labels  # noqa: E402
+from bert2sk.teacher.ray_labelling import MANIFEST, init_local_ray, label_with_ray, read_labels  # noqa: E402
 
 from .conftest import WORDS  # noqa: E402
 
@@ -45,8 +45,7 @@ def ray_session():
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_worker_niceness", "0")  # as label_with_ray does: workers at the test's priority
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             object_store_memory=256 * 1024 * 1024)
+    init_local_ray(ray, 2)
     try:
         yield ray
     finally:
@@ -102,10 +101,22 @@ def test_ray_logits_equal_the_single_process_path(labelled, corpus, reference):
 
 
 def test_a_finished_run_is_not_run_again(labelled, tiny_bert, corpus):
+    from typer.testing import CliRunner
+
+    from bert2sk.cli import app
+
     out, _ = labelled
+    before = sorted(p.name for p in out.iterdir())
     again = label_with_ray(tiny_bert, corpus[0], out, actors=2, batch_size=40, max_length=32, dtype="fp32",
                            progress=False)
     assert again["scored"] == 0 and again["already"] == len(corpus[1]) and again["shards"] == 0
+    # the command line delegates to the same function
+    result = CliRunner().invoke(app, ["label", str(corpus[0]), "--teacher", str(tiny_bert), "--out", str(out),
+                                      "--engine", "ray", "--actors", "2", "--max-length", "32", "--dtype", "fp32",
+                                      "--quiet"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "0 rows scored" in result.output and "300 already there" in result.output
+    assert sorted(p.name for p in out.iterdir()) == before
 
 
 def test_another_teacher_cannot_add_to_an_output_folder(labelled, tiny_bert_multiclass, corpus):
@@ -159,8 +170,9 @@ def test_embeddings_and_id_column(ray_session, tiny_bert, tmp_path):
 def test_bad_input_is_one_clear_error(ray_session, tiny_bert, tmp_path):
     data = tmp_path / "x.jsonl"
     data.write_text(json.dumps({"content": "a fine film"}) + "\n")
-    with pytest.raises(InputError, match="text"):
+    with pytest.raises(InputError, match="lacks a field") as info:
         label_with_ray(tiny_bert, data, tmp_path / "out", actors=1, max_length=32, dtype="fp32", progress=False)
+    assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
     with pytest.raises(InputError, match="not found"):
         label_with_ray(tiny_bert, tmp_path / "missing.jsonl", tmp_path / "out2", progress=False)
 

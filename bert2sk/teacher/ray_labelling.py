@@ -345,9 +345,26 @@ def _start_ray(address: str | None, cpus: int):
         # Ray lowers its workers' priority by 15 by default; the scoring actors *are* the work here, and on a
         # machine shared with other jobs a niceness of 15 starves them (they keep the driver's niceness instead)
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 object_store_memory=256 * 1024 * 1024)
+        init_local_ray(ray, cpus)
     return ray, True
+
+
+def init_local_ray(ray, cpus: int, attempts: int = 3) -> None:
+    """Start a local Ray of ``cpus`` CPUs, retrying when its node misses Ray's fixed 30 s start-up window.
+
+    On a machine busy with other work the raylet can take longer than Ray
+    waits for it; a second attempt usually finds the processes warm.
+    """
+    for attempt in range(attempts):
+        try:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     object_store_memory=256 * 1024 * 1024)
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == attempts - 1:
+                raise
+            logger.warning("Ray's node did not start within its 30 s window (a busy machine?); retrying")
+            ray.shutdown()
 
 
 def label_with_ray(
@@ -488,15 +505,21 @@ def label_with_ray(
 
 
 def _user_error(exc: BaseException) -> InputError | None:
-    """The InputError a Ray task raised, if that is what ``exc`` wraps (a user sees one line, not Ray's trace)."""
+    """The InputError a Ray task raised, if ``exc`` wraps one: the deepest, so the user sees its one line."""
     seen: set[int] = set()
+    found = None
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, InputError):
-            return InputError(str(exc))
+            found = exc
         inner = getattr(exc, "cause", None)
-        exc = inner if isinstance(inner, BaseException) else exc.__cause__
-    return None
+        exc = inner if isinstance(inner, BaseException) else (exc.__cause__ or exc.__context__)
+    if found is None:
+        return None
+    # Ray appends its retry advice (and sometimes a traceback) to the message: keep our line
+    lines = [line for line in str(found).strip().splitlines()
+             if line.strip() and not line.startswith(("Traceback", " ", "ray::", "File "))]
+    return InputError(lines[0] if lines else type(found).__name__)
 
 
 def read_labels(out: str | os.PathLike, *, embeddings: bool = False, check_complete: bool = True) -> dict:
