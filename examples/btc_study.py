@@ -273,6 +273,13 @@ def write_results_md(rows: list[dict], meta: dict, lat: dict) -> None:
              "Regenerate: `python examples/btc_study.py teacher` (needs the encoder; stores the logits here), then "
              "`python examples/btc_study.py students --from-logits`, `python examples/btc_study.py transformer`, "
              "`python benchmarks/tokens.py`, `python examples/btc_study.py report`.", "",
+             "## Data", "",
+             "Broad Twitter Corpus (CC BY 4.0; Derczynski, Bontcheva and Roberts, COLING 2016), the README split: "
+             f"train {meta['n_words']['train']:,} words (6,338 tweets), dev {meta['n_words']['dev']:,} (1,001), "
+             f"test {meta['n_words']['test']:,} (2,000). PROVENANCE.txt counts 2,001 test tweets: one line of "
+             "btc.test holds only a space (a token with a line break in it), which the loader skips as a documented "
+             "repair instead of reading it as a tweet boundary. Entity scores are seqeval's (exact span and type); "
+             "every model's word scores are decoded to valid IOB2 by the same constrained Viterbi decoder.", "",
              "## Results (test split; settings chosen on dev)", "",
              "| model | regime | setting | entity F1 | P | R | F1 LOC | F1 ORG | F1 PER | token acc. | word fid. | "
              "span fid. | size MB | ms/tweet |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
