@@ -4,7 +4,8 @@ Scores the same ``--n`` IMDB test reviews (a seeded sample; default 2,000) four 
 run, with the same teacher folder and settings (fp32 unless ``--dtype``):
 
 (a) single process: :func:`bert2sk.teacher.labelling.label_texts` with 2 torch threads, no cache;
-(b) Ray, 1 actor x 2 threads;  (c) Ray, 2 actors x 1 thread (its steady rate / 2 is the docs/s per core).
+(b) Ray, 1 actor x 2 threads;  (c) Ray, 2 actors x 1 thread (its steady rate / 2 is the docs/s per core);
+(a') the single-process run again, to show how far the machine's load moved during the run.
 
 The Ray runs share one local Ray session (2 CPUs) whose start is timed on its own. For each Ray run it prints
 the wall time (actor start-up, model loading and the last batch's tail included) and the steady rate between the
@@ -144,6 +145,13 @@ def main() -> None:
         finally:
             ray.shutdown()
 
+        teacher = Teacher.from_pretrained(teacher_dir, threads=2, batch_size=32, progress=False, **settings)
+        start = time.perf_counter()
+        label_texts(teacher, texts, None, chunk_size=512, progress=False)
+        again = time.perf_counter() - start
+        rows.append(("(a') single process again", again, again, n / again, None, None))
+        rec.say(f"(a') single process again (the load may have moved): {again:.1f} s, {n / again:.2f} docs/s   "
+                f"[{load_line()}]")
         base = rows[0][3]
         rec.say("", f"{'run':34s} {'wall s':>8s} {'docs/s':>8s} {'vs (a)':>7s} {'steady docs/s':>14s} "
                 f"{'vs (a)':>7s} {'agree':>7s} {'max|dz|':>9s}")

@@ -471,7 +471,10 @@ def label_with_ray(
         ds = ds.map_batches(_read_source, batch_size=1, num_cpus=0,
                             fn_kwargs={"root": str(root), "text_column": text_column, "id_column": id_column,
                                        "done": done, "rows_per_batch": batch_size})
-        ds = ds.map_batches(_TeacherActor, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors),
+        # one batch at a time per actor: an actor that is slow to start does not find every batch queued on
+        # the first one ready (Ray's default queues several per actor), and a kill loses at most that batch
+        pool = ray.data.ActorPoolStrategy(size=n_actors, max_tasks_in_flight_per_actor=1)
+        ds = ds.map_batches(_TeacherActor, batch_size=batch_size, compute=pool,
                             num_cpus=threads_per_actor,
                             fn_constructor_kwargs={"teacher": teacher, "teacher_kwargs": teacher_kwargs,
                                                    "threads": threads_per_actor, "out_dir": str(out_dir.resolve()),
