@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> None:
                                            threads=args.threads)
     models = {"teacher": teacher.predict_tags}
     sizes = {"teacher": teacher.size_bytes}
-    if (args.work / "token-student").exists():
-        ts = TokenTransformerStudent.load(args.work / "token-student", max_length=64, dtype=args.dtype,
-                                          threads=args.threads)
-        models["transformer"] = ts.predict
-        sizes["transformer"] = ts.size_bytes_
+    for folder in sorted(args.work.glob("token-student-*l")):
+        ts = TokenTransformerStudent.load(folder, max_length=64, dtype=args.dtype, threads=args.threads)
+        key = f"transformer-{folder.name.rsplit('-', 1)[1]}"
+        models[key] = ts.predict
+        sizes[key] = ts.size_bytes_
     if (args.work / "sklearn-distilled").exists():
         sk = LinearTokenStudent.load(args.work / "sklearn-distilled")
         models["sklearn"] = sk.predict
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     med = {k: r["median_ms"] / res["teacher"]["median_ms"] for k, r in res.items()}
     out.say("median ratios to the teacher (less sensitive to a loaded machine's stalls): "
             + ", ".join(f"{k} {v:.3f}x" for k, v in med.items()))
-    if "transformer" in res:
-        r = res["transformer"]["mean_ms"] / t
-        out.say(f"goal transformer latency <= 0.55x: {r:.3f}x -> {'met' if r <= 0.55 else 'missed'}")
+    for key in (k for k in res if k.startswith("transformer")):
+        r = res[key]["mean_ms"] / t
+        out.say(f"goal {key} latency <= 0.55x: {r:.3f}x -> {'met' if r <= 0.55 else 'missed'}")
     if "sklearn" in res:
         r = t / res["sklearn"]["mean_ms"]
         out.say(f"goal scikit-learn student >= 20x faster: {r:.1f}x -> {'met' if r >= 20 else 'missed'}")

@@ -171,7 +171,7 @@ def run_transformer(args) -> None:
     # transfer set: the training tweets with their gold tags (alpha) and the teacher's logits (1 - alpha)
     student.fit(train.tokens, train.tags, z["train"])
     secs = time.perf_counter() - t0
-    student.save(args.work / "token-student")
+    student.save(args.work / f"token-student-{args.student_layers}l")
     t_tags = {s: [decode_iob2(a, names) for a in z[s]] for s in ("dev", "test")}
     from bert2sk.tokens.metrics import token_scores
 
@@ -181,7 +181,8 @@ def run_transformer(args) -> None:
                         evaluate_tags(test.tags, student.predict(test.tokens), t_tags["test"]), student.size_bytes_,
                         secs, dev_f1)
     flat = {**row.flat(), "history": student.history_}
-    (OUT / "transformer.json").write_text(json.dumps(flat, indent=1) + "\n", encoding="utf-8")
+    (OUT / f"transformer_{args.student_layers}l.json").write_text(json.dumps(flat, indent=1) + "\n",
+                                                                   encoding="utf-8")
     print(f"transformer student: test entity F1 {row.scores['entity_f1']:.4f} (fit {secs:.0f}s)", flush=True)
 
 
@@ -202,15 +203,16 @@ def run_report(args) -> None:
     names = tuple(meta["label_names"])
     test = corpora["test"]
     rows = json.loads((OUT / "students.json").read_text())
-    tr_path = OUT / "transformer.json"
-    if tr_path.exists():
-        tr = json.loads(tr_path.read_text())
+    transformers = sorted(OUT.glob("transformer_*l.json"), reverse=True)
+    for k, path in enumerate(transformers):
+        tr = json.loads(path.read_text())
         tr.pop("history", None)
-        rows.insert(1, tr)
+        tr["bench_key"] = f"transformer-{path.stem.split('_')[1]}"
+        rows.insert(1 + k, tr)
     lat = json.loads((OUT / "latency.json").read_text()) if (OUT / "latency.json").exists() else {}
-    by_kind = {"teacher": "teacher", "transformer": "transformer", "distilled": "sklearn"}
+    by_kind = {"teacher": "teacher", "distilled": "sklearn"}
     for r in rows:
-        key = by_kind.get(r["kind"]) if r["regime"] == "all" else None
+        key = r.get("bench_key") or (by_kind.get(r["kind"]) if r["regime"] == "all" else None)
         # latency was measured for one model per kind (benchmarks/tokens.py); other rows of a kind are alike
         # in cost but were not timed, so they stay n/a
         r["latency_ms"] = round(lat["models"][key]["mean_ms"], 3) if key and key in lat.get("models", {}) else None
@@ -234,12 +236,13 @@ def run_report(args) -> None:
         sk = LinearTokenStudent.load(sk_dir)
         sk_name = next(r["model"] for r in rows if r["kind"] == "distilled" and r["regime"] == "all")
         preds[sk_name] = sk.predict(test.tokens)
-    ts_dir = args.work / "token-student"
-    if ts_dir.exists() and tr_path.exists():
-        from bert2sk.tokens.transformer import TokenTransformerStudent
+    from bert2sk.tokens.transformer import TokenTransformerStudent
 
-        ts = TokenTransformerStudent.load(ts_dir, max_length=MAX_LENGTH, dtype=args.dtype, threads=args.threads)
-        preds[rows[1]["model"]] = ts.predict(test.tokens)
+    for r in rows:
+        ts_dir = args.work / f"token-student-{r.get('bench_key', '-').split('-')[-1]}"
+        if r["kind"] == "transformer" and ts_dir.exists():
+            ts = TokenTransformerStudent.load(ts_dir, max_length=MAX_LENGTH, dtype=args.dtype, threads=args.threads)
+            preds[r["model"]] = ts.predict(test.tokens)
     from bert2sk.tokens.report import pick_documents
 
     docs = pick_documents(test.tags, preds, n=10, max_words=30)
@@ -335,13 +338,13 @@ def goals_md(rows: list[dict], lat: dict) -> list[str]:
         return "not measured" if ok is None else ("**met**" if ok else "**missed**")
 
     out = ["## Goals (test split)", ""]
-    tr = next((r for r in rows if r["kind"] == "transformer"), None)
-    if tr is None:
+    trs = [r for r in rows if r["kind"] == "transformer"]
+    if not trs:
         out.append("- Transformer student (>= 95% of the teacher's entity F1, latency <= 0.55x): not run.")
-    else:
+    for tr in trs:
         q = tr["entity_f1"] / t_f1
-        lr = ratio("transformer")
-        out.append(f"- Transformer student: {100 * q:.1f}% of the teacher's entity F1 "
+        lr = ratio(tr["bench_key"])
+        out.append(f"- {tr['model']}: {100 * q:.1f}% of the teacher's entity F1 "
                    f"(goal >= 95%: {mark(q >= 0.95)}); latency {'n/a' if lr is None else f'{lr:.2f}x'} "
                    "the teacher's (goal <= 0.55x: "
                    f"{mark(None if lr is None else lr <= 0.55)}).")
