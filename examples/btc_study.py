@@ -338,6 +338,13 @@ def goals_md(rows: list[dict], lat: dict) -> list[str]:
         return "not measured" if ok is None else ("**met**" if ok else "**missed**")
 
     out = ["## Goals (test split)", ""]
+    if models:
+        t_med = models["teacher"]["median_ms"]
+        out += ["Latency per tweet (benchmarks/tokens.py, reports/benchmarks/tokens.txt): " + lat.get("note", ""),
+                "Mean ms per tweet (median in brackets): " + "; ".join(
+                    f"{k} {v['mean_ms']:.2f} ({v['median_ms']:.2f}), median ratio {v['median_ms'] / t_med:.3f}x"
+                    for k, v in models.items()) + ". Only the rows named by these keys were timed; the other "
+                "scikit-learn rows use the same features and decoding, so they cost about the same.", ""]
     trs = [r for r in rows if r["kind"] == "transformer"]
     if not trs:
         out.append("- Transformer student (>= 95% of the teacher's entity F1, latency <= 0.55x): not run.")
