@@ -365,12 +365,23 @@ def fit_classifier(model, tokenizer, texts: Sequence, args: TrainingArguments, *
         ev = make_examples(tokenizer, eval_texts, args, eval_labels, None, k, task, "eval_texts")
         if ev.labels is None or not all_labelled(ev.labels):
             raise InputError("eval_labels must give every eval text a label (no -1); drop the unlabelled ones")
+    out = _prepare_output(args, resume)
+    progress = [ProgressBar(desc)] if args.progress else []
+    run = _Run(model, tokenizer, args, train, ev, loss, task, [*progress, *callbacks], run_info or {})
+    return _run_to_best(run, model, out, resume, n_train=len(train), n_eval=0 if ev is None else len(ev))
+
+
+def _prepare_output(args: TrainingArguments, resume: bool) -> Path:
+    """The run's output folder, with stale staging folders swept and, unless resuming, old checkpoints gone."""
     out = Path(args.output_dir).expanduser()
     sweep_stale_checkpoints(out)
     if not resume:
         remove_checkpoints(out)  # a fresh run must not pick up an older run's optimiser state
-    progress = [ProgressBar(desc)] if args.progress else []
-    run = _Run(model, tokenizer, args, train, ev, loss, task, [*progress, *callbacks], run_info or {})
+    return out
+
+
+def _run_to_best(run: _Run, model: Any, out: Path, resume: bool, *, n_train: int, n_eval: int) -> FitResult:
+    """Run (or resume) the loop, leave ``model`` holding the best epoch's weights, and say what happened."""
     if resume:
         run.restore()
     start = run.state.step
@@ -379,5 +390,5 @@ def fit_classifier(model, tokenizer, texts: Sequence, args: TrainingArguments, *
     model.eval()
     st = run.state
     return FitResult(history=st.history, best_epoch=st.best_epoch, best_score=st.best_score, steps=st.step,
-                     seconds=st.seconds, stopped_early=st.stopped_early, n_train=len(train),
-                     n_eval=0 if ev is None else len(ev), resumed_from_step=start)
+                     seconds=st.seconds, stopped_early=st.stopped_early, n_train=n_train, n_eval=n_eval,
+                     resumed_from_step=start)

@@ -13,14 +13,12 @@ text accuracy.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from ..teacher.arguments import TrainingArguments
-from ..teacher.checkpoints import BEST, load_weights, remove_checkpoints, sweep_stale_checkpoints
 from ..teacher.examples import Examples
-from ..teacher.loop import FitResult, _Run
+from ..teacher.loop import FitResult, _prepare_output, _Run, _run_to_best
 from .encoding import IGNORE, Chunk, chunk_labels, chunk_targets
 
 __all__ = ["fit_token_classifier", "token_ce_loss", "token_distillation_loss", "word_rows"]
@@ -113,23 +111,11 @@ def fit_token_classifier(model, tokenizer, chunks: Sequence[Chunk], args: Traini
     k = model.config.num_labels
     targets = None if word_logits is None else chunk_targets(chunks, word_logits, width, k)
     train = Examples([c.ids for c in chunks], labels, targets)
-    out = Path(args.output_dir).expanduser()
-    sweep_stale_checkpoints(out)
-    if not resume:
-        remove_checkpoints(out)
+    out = _prepare_output(args, resume)
     progress = [ProgressBar(desc)] if args.progress else []
     # the token data are fingerprinted by the loop itself (ids, labels, targets)
     run = _TokenRun(model, tokenizer, args, train, None, loss, "multiclass", progress, run_info or {})
     run.score_fn = score_fn
     if score_fn is not None:
         run.ev = train  # the loop stops early only when something is held out; our score_fn holds it
-    if resume:
-        run.restore()
-    start = run.state.step
-    run.run()
-    load_weights(model, out / BEST)
-    model.eval()
-    st = run.state
-    return FitResult(history=st.history, best_epoch=st.best_epoch, best_score=st.best_score, steps=st.step,
-                     seconds=st.seconds, stopped_early=st.stopped_early, n_train=len(train),
-                     n_eval=0, resumed_from_step=start)
+    return _run_to_best(run, model, out, resume, n_train=len(train), n_eval=0)
