@@ -300,11 +300,12 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _transformer_options(layers: str | None, epochs: int, onnx: bool, vocabulary: str = "teacher") -> dict:
+def _transformer_options(layers: str | None, epochs: int, onnx: bool, vocabulary: str = "teacher",
+                         encoder: str | None = None) -> dict:
     """``--student-layers 3`` keeps 3 evenly spaced layers, ``--student-layers 0,2,4`` names them."""
     if vocabulary not in ("teacher", "transfer"):
         raise InputError(f"--student-vocabulary is 'teacher' or 'transfer', got {vocabulary!r}")
-    out: dict = {"epochs": epochs, "onnx": onnx, "teacher_onnx": onnx, "vocabulary": vocabulary}
+    out: dict = {"epochs": epochs, "onnx": onnx, "teacher_onnx": onnx, "vocabulary": vocabulary, "encoder": encoder}
     if layers:
         try:
             picked = [int(v) for v in _csv(layers)]
@@ -340,6 +341,9 @@ def distill(
     student_vocabulary: Annotated[str, typer.Option(
         help="Transformer student: 'teacher' keeps every word piece, 'transfer' only those the training texts use "
              "(a much smaller model on one domain's texts).")] = "teacher",
+    student_encoder: Annotated[str | None, typer.Option(
+        help="Transformer student: start from this pretrained encoder folder ('packaged': all-MiniLM-L6-v2) "
+             "instead of cutting the teacher; its layers, a new head, trained on the teacher's scores.")] = None,
     onnx: Annotated[bool, typer.Option(
         help="Transformer students: also measure the student and the teacher through ONNX Runtime (fp32, int8).")]
     = True,
@@ -359,7 +363,8 @@ def distill(
 
     result = _study(train, test, teacher, labels, text_column, label_column, families, features, kinds, temperature,
                     alpha, max_length, quiet, cache, dev=dev,
-                    options=_transformer_options(student_layers, student_epochs, onnx, student_vocabulary),
+                    options=_transformer_options(student_layers, student_epochs, onnx, student_vocabulary,
+                                                 student_encoder),
                     unlabelled=unlabelled)
     save_study(result, out)
     _print_summary(result)

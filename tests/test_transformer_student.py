@@ -172,5 +172,49 @@ def test_cli_student_vocabulary_reaches_the_study_options():
 
     opts = _transformer_options("3", 2, False, "transfer")["transformer"]
     assert opts["vocabulary"] == "transfer" and opts["layers"] == 3 and opts["onnx"] is False
+    assert opts["encoder"] is None
+    assert _transformer_options(None, 2, True, "teacher", "packaged")["transformer"]["encoder"] == "packaged"
     with pytest.raises(InputError, match="--student-vocabulary"):
         _transformer_options(None, 2, True, "small")
+
+
+def test_encoder_start_needs_only_the_teachers_scores(tiny_bert, tiny_bert_multilabel):
+    """A multilabel teacher known only by its logits; the student starts from another (binary) checkpoint."""
+    teacher = Teacher.from_pretrained(tiny_bert_multilabel, progress=False, max_length=32, dtype="fp32")
+    texts, _ = sentiment_texts(60)
+    z = teacher.predict_logits(texts)
+    y = -np.ones((len(texts), 3), dtype=np.int64)
+    student = TransformerStudent(encoder=str(tiny_bert), layers=[1], epochs=1, max_length=32, batch_size=16,
+                                 dtype="fp32").fit(texts, y, teacher_logits=z)
+    assert student.task_ == "multilabel" and student.n_outputs_ == 3 and student.predict(texts[:4]).shape == (4, 3)
+    _, encoder = load_tokenizer_and_model(tiny_bert)
+    # the student's one layer started as the encoder's layer 1 (one short epoch moves it by ~1e-4)
+    kept = student.model_.state_dict()["bert.encoder.layer.0.output.dense.weight"].numpy()
+    weights = encoder.state_dict()
+    assert np.abs(kept - weights["bert.encoder.layer.1.output.dense.weight"].numpy()).max() < 5e-3
+    assert np.abs(kept - weights["bert.encoder.layer.0.output.dense.weight"].numpy()).max() > 0.1
+    with pytest.raises(InputError, match="encoder="):
+        TransformerStudent(layers=1).fit(texts, y, teacher_logits=z)
+    with pytest.raises(InputError, match="task="):
+        TransformerStudent(encoder=str(tiny_bert), task="ranking").fit(texts, y, teacher_logits=z)
+
+
+def test_encoder_start_joins_a_study_of_stored_scores(tiny_bert, tmp_path):
+    from bert2sk.data import Corpus
+    from bert2sk.study import run_study
+    from bert2sk.teacher import TeacherScores
+
+    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32, dtype="fp32")
+    texts, y = sentiment_texts(100)
+    scores = TeacherScores(texts, teacher.predict_logits(texts), teacher.label_names, teacher.task, source="stored")
+    train = Corpus(texts[:70], y[:70], teacher.label_names, "binary")
+    test = Corpus(texts[70:], y[70:], teacher.label_names, "binary")
+    with pytest.raises(InputError, match="need the teacher's model"):
+        run_study(scores, train, test, features=("transformer",), progress=False)
+    res = run_study(scores, train, test, features=("tfidf", "transformer"), families=("linear",), latency_runs=2,
+                    options={"transformer": {"encoder": str(tiny_bert), "layers": 1, "epochs": 1,
+                                             "max_length": 32, "onnx": False}}, progress=False)
+    names = list(res.table.index)
+    row = "distilled · transformer · text · kd 1/2 layers · encoder start"
+    assert row in names and not [n for n in names if n.startswith("teacher · onnx")]
+    assert res.models[row].student.max_length == 32

@@ -5,6 +5,14 @@ each kept layer *copied* from the teacher (DistilBERT's initialisation:
 every other layer), then trained on the transfer set with the seed loss
 ``alpha * CE(hard) + (1 - alpha) * T^2 * KL(teacher_T || student_T)``
 through the one training loop bert2sk has (:func:`bert2sk.teacher.fit_classifier`).
+
+When the teacher's weights are not at hand (its scores came from another
+machine, a Ray labelling run or a stored ``teacher_logits.npz``), the
+student can start from a *pretrained encoder* instead (``encoder=``, e.g. the
+packaged all-MiniLM-L6-v2): the same kept layers, a new head with one output
+per teacher logit, everything learnt from the teacher's scores. That is
+DistilBERT's other half: a general-purpose small model, specialised by the
+teacher alone.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from ..errors import InputError
 from ..targets import decisions
 from .bundle import CARD_FILE, read_card
 
-__all__ = ["TransformerStudent", "pick_layers", "cut_layers", "prune_vocabulary", "TRANSFORMER_FORMAT"]
+__all__ = ["TransformerStudent", "pick_layers", "cut_layers", "prune_vocabulary", "start_point", "TRANSFORMER_FORMAT"]
 
 TRANSFORMER_FORMAT = "bert2sk-transformer-student/1"
 
@@ -145,6 +153,21 @@ def prune_vocabulary(model: Any, tokenizer: Any, texts: Sequence[str]) -> tuple[
     return model, pruned, len(keep)
 
 
+def start_point(encoder: str | os.PathLike) -> str:
+    """The folder (or hub id) a student starts from: ``"packaged"`` is the packaged all-MiniLM-L6-v2.
+
+    Examples
+    --------
+    >>> start_point("my-encoder")
+    'my-encoder'
+    """
+    if str(encoder) == "packaged":
+        from ..teacher.model import packaged_encoder_path
+
+        return packaged_encoder_path()
+    return str(encoder)
+
+
 def _size_bytes(model: Any) -> int:
     return int(sum(p.numel() * p.element_size() for p in model.parameters()))
 
@@ -156,6 +179,14 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
     ----------
     teacher : str or path
         The teacher's checkpoint folder (or hub id); the student starts as a copy of it.
+    encoder : str, path or None
+        Start from this pretrained encoder instead of the teacher (``"packaged"``
+        names the packaged all-MiniLM-L6-v2): its kept layers and a new head of
+        one output per teacher logit; ``teacher`` is then not needed. For
+        teachers whose weights are not at hand, only their scores.
+    task : {"binary", "multiclass", "multilabel"} or None
+        With ``encoder``: the teacher's task (default: multilabel when ``y`` is
+        a matrix, else binary for two logits and multiclass for more).
     layers : int, sequence of int or None
         Teacher layers to keep (see :func:`pick_layers`); ``None`` keeps every other one.
     vocabulary : {"teacher", "transfer"}
@@ -202,7 +233,8 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, teacher: str | os.PathLike | None = None, layers: int | Sequence[int] | None = None,
-                 vocabulary: str = "teacher", alpha: float = 0.5, temperature: float = 2.0, epochs: int = 2,
+                 vocabulary: str = "teacher", encoder: str | os.PathLike | None = None, task: str | None = None,
+                 alpha: float = 0.5, temperature: float = 2.0, epochs: int = 2,
                  learning_rate: float = 1e-4,
                  batch_size: int = 32, max_length: int = 128, truncation: str = "head+tail", dtype: str = "auto",
                  eval_fraction: float = 0.1, early_stopping_patience: int | None = 1, seed: int = 0,
@@ -210,6 +242,8 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         self.teacher = teacher
         self.layers = layers
         self.vocabulary = vocabulary
+        self.encoder = encoder
+        self.task = task
         self.alpha = alpha
         self.temperature = temperature
         self.epochs = epochs
@@ -234,8 +268,11 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
             y = -np.ones(len(texts), dtype=np.int64)
         y = np.asarray(y)
         check_same_length(len(texts), y, "y", "X")
-        if self.teacher is None:
-            raise InputError("TransformerStudent needs teacher=<the teacher's checkpoint folder> to start from")
+        if self.teacher is None and self.encoder is None:
+            raise InputError("TransformerStudent needs teacher=<the teacher's checkpoint folder> to start from, "
+                             "or encoder=<a pretrained encoder folder, or 'packaged'> when only its scores exist")
+        if self.task not in (None, "binary", "multiclass", "multilabel"):
+            raise InputError(f"task={self.task!r}: choose 'binary', 'multiclass' or 'multilabel'")
         if self.vocabulary not in ("teacher", "transfer"):
             raise InputError(f"vocabulary={self.vocabulary!r}: choose 'teacher' or 'transfer'")
         return texts, y, z
@@ -257,12 +294,19 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
 
         texts, y, z = self._check_fit_input(X, y, teacher_logits)
         seed_everything(self.seed)
-        tokenizer, teacher_model = load_tokenizer_and_model(self.teacher)
-        task = task_from_config(teacher_model.config)
-        k = teacher_model.config.num_labels
-        if z.shape[1] != k:
-            raise InputError(f"teacher_logits have {z.shape[1]} columns but the teacher has {k} outputs; "
-                             "score the texts with this teacher")
+        if self.encoder is not None:
+            task = self.task or ("multilabel" if y.ndim == 2 else "binary" if z.shape[1] <= 2 else "multiclass")
+            tokenizer, teacher_model = load_tokenizer_and_model(
+                start_point(self.encoder), num_labels=z.shape[1],
+                problem_type="multi_label_classification" if task == "multilabel" else "single_label_classification",
+                ignore_mismatched_sizes=True)
+        else:
+            tokenizer, teacher_model = load_tokenizer_and_model(self.teacher)
+            task = task_from_config(teacher_model.config)
+            k = teacher_model.config.num_labels
+            if z.shape[1] != k:
+                raise InputError(f"teacher_logits have {z.shape[1]} columns but the teacher has {k} outputs; "
+                                 "score the texts with this teacher")
         model, self.layers_ = cut_layers(teacher_model, self.layers)
         del teacher_model
         if self.vocabulary == "transfer":
@@ -321,7 +365,9 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         meta = {**(card or {}), "format": TRANSFORMER_FORMAT, "params": _jsonable(self.get_params()),
                 "layers_kept": self.layers_, "task": self.task_, "history": self.history_}
-        meta["params"]["teacher"] = Path(str(self.teacher)).name  # a name, never a machine path
+        for key in ("teacher", "encoder"):  # names, never machine paths
+            if meta["params"].get(key) is not None:
+                meta["params"][key] = Path(str(meta["params"][key])).name
 
         def write(tmp: Path) -> None:
             save_hf(self.model_, self.tokenizer_, tmp)

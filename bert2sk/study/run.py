@@ -35,6 +35,7 @@ from .specs import (
     check_choices,
     get_kind,
     kind_names,
+    kind_needs_model,
 )
 
 __all__ = ["run_study", "FEATURE_KINDS", "STUDENT_KINDS"]
@@ -50,14 +51,15 @@ def _can_score(teacher: Any) -> bool:
     return getattr(teacher, "can_score_new_text", True)
 
 
-def _check_corpora(teacher: Any, train: Corpus, test: Corpus, dev: Corpus | None, features: Sequence[str]) -> None:
+def _check_corpora(teacher: Any, train: Corpus, test: Corpus, dev: Corpus | None, features: Sequence[str],
+                   options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     if test.n_labelled < len(test):
         raise InputError("every test text needs a label to measure accuracy; drop unlabelled test rows")
     if dev is not None and (tuple(dev.label_names) != tuple(test.label_names) or dev.n_labelled < len(dev)):
         raise InputError("the dev corpus must be fully labelled with the test corpus's label names")
     if tuple(train.label_names) != tuple(test.label_names) or train.task != test.task:
         raise InputError("train and test corpora must share the task and the label names")
-    needing = [f for f in features if get_kind(f).needs_model]
+    needing = [f for f in features if kind_needs_model(get_kind(f), options or {})]
     if needing and not _can_score(teacher):
         raise InputError(f"{', '.join(needing)} students need the teacher's model (its encoder), and stored scores "
                          "have none; load the teacher model, or pass features=('tfidf',)")
@@ -241,7 +243,7 @@ def run_study(
     features = tuple(features)
     per_kind = _per_kind(families, features)
     check_choices(features, per_kind, kinds)
-    _check_corpora(teacher, train, test, dev, features)
+    _check_corpora(teacher, train, test, dev, features, options)
     ctx = StudyContext(teacher, train, test, dev, None, None, None, families=per_kind, kinds=tuple(kinds),
                        temperature=temperature, alpha=alpha, seed=seed, progress=progress,
                        options={k: dict(v) for k, v in (options or {}).items()})

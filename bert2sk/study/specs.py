@@ -10,7 +10,7 @@ kind of student is a new module with a kind object plus one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ from ..students import FAMILIES, make_baseline, make_distilled
 from .result import KIND_LABEL
 
 __all__ = ["StudyContext", "FeatureSet", "StudentSpec", "StudentKind", "register_kind", "get_kind", "kind_names",
-           "STUDENT_KINDS"]
+           "kind_needs_model", "STUDENT_KINDS"]
 
 #: how distilled scikit-learn students learn from the teacher
 STUDENT_KINDS = ("regression", "soft")
@@ -206,6 +206,16 @@ def kind_names() -> tuple[str, ...]:
     """The registered kinds, in registration order."""
     _import_kind_modules()
     return tuple(_KINDS)
+
+
+def kind_needs_model(kind: StudentKind, options: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether ``kind``, with the study's options, needs the teacher's model (stored scores are not enough).
+
+    A kind may decide from its options (``needs_model_with(options)``; a
+    transformer student started from a pretrained encoder needs only scores).
+    """
+    decide = getattr(kind, "needs_model_with", None)
+    return bool(decide(options.get(kind.name, {}))) if decide is not None else bool(kind.needs_model)
 
 
 def get_kind(name: str) -> StudentKind:

@@ -12,6 +12,10 @@ Rows it adds (every one measured like the scikit-learn students):
 
 Options (``run_study(options={"transformer": {...}})``): ``layers``,
 ``vocabulary`` ("teacher", or "transfer": only the word pieces the transfer set uses),
+``encoder`` (None: cut from the teacher; a pretrained encoder folder, or
+"packaged", to start from it instead: then stored teacher scores are enough,
+and the teacher's ONNX rows are left out when there is no teacher model),
+``max_length`` (None: the teacher's; with stored scores and no model, 128),
 ``epochs`` (2), ``alpha`` (0.5), ``temperature`` (2.0), ``batch_size`` (32),
 ``learning_rate`` (1e-4), ``onnx`` (True: the student's ONNX rows),
 ``teacher_onnx`` (True).
@@ -32,7 +36,8 @@ __all__ = ["TransformerKind", "OnnxSpec"]
 
 logger = logging.getLogger(__name__)
 
-_DEFAULTS = {"layers": None, "vocabulary": "teacher", "epochs": 2, "alpha": 0.5, "temperature": 2.0, "batch_size": 32,
+_DEFAULTS = {"layers": None, "vocabulary": "teacher", "encoder": None, "max_length": None, "epochs": 2, "alpha": 0.5,
+             "temperature": 2.0, "batch_size": 32,
              "learning_rate": 1e-4, "onnx": True, "teacher_onnx": True}
 
 
@@ -76,6 +81,11 @@ class TransformerKind:
     needs_model = True
     needs_embeddings = False
 
+    @staticmethod
+    def needs_model_with(options: dict[str, Any]) -> bool:
+        """Cut from the teacher: its model; started from a pretrained encoder: only its scores."""
+        return options.get("encoder") is None
+
     def featurize(self, ctx: StudyContext) -> FeatureSet:
         dev = ctx.dev.texts if ctx.tune else None
         return FeatureSet(None, list(ctx.train.texts), list(ctx.test.texts), dev)
@@ -89,21 +99,30 @@ class TransformerKind:
         return {**_DEFAULTS, **ctx.options.get(self.name, {})}
 
     def specs(self, ctx: StudyContext) -> list[StudentSpec]:
-        from ..students.transformer import TransformerStudent, pick_layers
+        from ..students.transformer import TransformerStudent, pick_layers, start_point
 
         o = self._settings(ctx)
         t = ctx.teacher
-        n_teacher = int(t.model.config.num_hidden_layers)
-        kept = pick_layers(n_teacher, o["layers"])
-        kind = f"kd {len(kept)}/{n_teacher} layers" + (" · transfer vocab" if o["vocabulary"] == "transfer" else "")
+        has_model = getattr(t, "can_score_new_text", True)
+        if o["encoder"] is None:
+            n_layers = int(t.model.config.num_hidden_layers)
+        else:
+            from transformers import AutoConfig
+
+            n_layers = int(AutoConfig.from_pretrained(start_point(o["encoder"])).num_hidden_layers)
+        kept = pick_layers(n_layers, o["layers"])
+        kind = (f"kd {len(kept)}/{n_layers} layers" + (" · encoder start" if o["encoder"] is not None else "")
+                + (" · transfer vocab" if o["vocabulary"] == "transfer" else ""))
+        max_length = o["max_length"] or getattr(t, "max_length", 128)
 
         def make() -> TransformerStudent:
             return TransformerStudent(
-                teacher=t.source_path, layers=kept, vocabulary=o["vocabulary"], alpha=o["alpha"],
-                temperature=o["temperature"],
+                teacher=t.source_path if has_model else None, encoder=o["encoder"],
+                task=ctx.task if o["encoder"] is not None else None, layers=kept, vocabulary=o["vocabulary"],
+                alpha=o["alpha"], temperature=o["temperature"],
                 epochs=o["epochs"], learning_rate=o["learning_rate"], batch_size=o["batch_size"],
-                max_length=t.max_length, truncation=t.truncation, dtype=t.dtype, seed=ctx.seed,
-                progress=ctx.progress)
+                max_length=max_length, truncation=getattr(t, "truncation", "head+tail"),
+                dtype=getattr(t, "dtype", "auto"), seed=ctx.seed, progress=ctx.progress)
 
         student = StudentSpec("distilled", "transformer", kind, "text", make)
         out: list[StudentSpec] = [student]
@@ -114,7 +133,7 @@ class TransformerKind:
             precision = "onnx int8" if int8 else "onnx fp32"
             out.append(OnnxSpec("distilled", "transformer", f"{kind} · {precision}", "text",
                                 label=f"{student.name} · {precision}", source=student.name, int8=int8))
-        for int8 in (False, True) if o["teacher_onnx"] else ():
+        for int8 in (False, True) if o["teacher_onnx"] and has_model else ():
             precision = "onnx int8" if int8 else "onnx fp32"
             out.append(OnnxSpec("teacher", "transformer", precision, "text", label=f"teacher · {precision}",
                                 source="teacher", int8=int8))
