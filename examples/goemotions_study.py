@@ -4,6 +4,7 @@
     python examples/goemotions_study.py students --data ../shared/data/goemotions --report
     python examples/goemotions_study.py students --labels 2000 --report   # label-scarce regime
     python examples/goemotions_study.py students --from-logits [--labels 2000] [--report]   # no teacher model
+    python examples/goemotions_study.py students --from-logits --transformer-epochs 5 --report   # + transformer
 
 The teacher half fine-tunes the packaged all-MiniLM-L6-v2 with per-label
 sigmoids (binary cross-entropy) on the 43,410 train comments, keeps the epoch
@@ -29,7 +30,11 @@ a ``_labelsN`` suffix.
 ``--from-logits`` serves the stored logits and thresholds through
 :class:`bert2sk.teacher.TeacherScores` instead of the model, on a machine
 without the teacher's weights: TF-IDF students only, no teacher latency or
-teacher explanations.
+teacher explanations. ``--transformer-epochs N`` adds the transformer student
+to the same study: 3 layers (0, 2, 4) of the packaged all-MiniLM-L6-v2 with a
+new 28-label head, distilled from the stored logits alone (``encoder`` start:
+the teacher's weights are not needed), its thresholds tuned on dev like every
+other model's, plus its ONNX fp32/int8 rows.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ def stored_teacher(train, dev, test):
     return TeacherScores.load(OUT, corpora={"train": train, "dev": dev, "test": test})
 
 
-def _scenario(n_train: int, labels: int | None, from_logits: bool) -> str:
+def _scenario(n_train: int, labels: int | None, from_logits: bool, transformer: bool = False) -> str:
     if labels:
         text = (f"GoEmotions, label-scarce: baselines learn from {labels:,} labelled train comments (a seeded "
                 f"sample); distilled students from the teacher's per-label logits on all {n_train:,} train "
@@ -104,7 +109,12 @@ def _scenario(n_train: int, labels: int | None, from_logits: bool) -> str:
                 "Baselines are one-vs-rest on the gold labels; distilled students learn the teacher's per-label "
                 "logits on the same comments (alpha = 0). Every model's per-label thresholds are tuned on dev.")
     if from_logits:
-        text += " Rerun from the stored teacher logits (TF-IDF students only; no teacher latency)."
+        text += (" Rerun from the stored teacher logits (no teacher model: no embedding students, no teacher "
+                 "latency).")
+    if transformer:
+        text += (" The transformer student keeps 3 of the 6 layers of the packaged all-MiniLM-L6-v2 (0, 2, 4) "
+                 "with a new 28-label head and learns from the teacher's logits and the gold labels (alpha 0.5, "
+                 "T 2).")
     return text
 
 
@@ -140,7 +150,7 @@ def write_report(study: Path, path: Path, teacher=None) -> Path:
 
 
 def run_students(data: Path, report: bool, epochs: int, labels: int | None, from_logits: bool,
-                 study_dir: Path) -> None:
+                 study_dir: Path, transformer_epochs: int = 0) -> None:
     """Run the study, save its folder and write the tables (and the report) to ``OUT``."""
     from bert2sk.study import run_study
 
@@ -156,10 +166,17 @@ def run_students(data: Path, report: bool, epochs: int, labels: int | None, from
     # explain nothing a reader can use (splits on embedding dimensions); embeddings get the linear family only.
     families = {"tfidf": ("linear", "tree", "svm"), "embeddings": ("linear",)}
     features = ("tfidf",) if from_logits else ("tfidf", "embeddings")
+    options = {}
+    if transformer_epochs:
+        # the teacher's own layers are not at hand with stored scores: start from the packaged encoder it was
+        # fine-tuned from, keep every other layer, learn the 28-label head and the rest from the stored logits
+        features += ("transformer",)
+        options["transformer"] = {"encoder": "packaged", "max_length": MAX_LENGTH, "epochs": transformer_epochs,
+                                  "batch_size": 32, "learning_rate": 1e-4}
     t0 = time.perf_counter()
-    result = run_study(teacher, study_train, test, dev=dev, families=families, features=features,
+    result = run_study(teacher, study_train, test, dev=dev, families=families, features=features, options=options,
                        cache_path=cache_dir() / "logits.sqlite", latency_runs=200, title="GoEmotions",
-                       scenario=_scenario(len(train), labels, from_logits), seed=SEED)
+                       scenario=_scenario(len(train), labels, from_logits, bool(transformer_epochs)), seed=SEED)
     study_s = time.perf_counter() - t0
     folder = result.save(study_dir / (f"labels{labels}" if labels else "every_label"))
     OUT.mkdir(parents=True, exist_ok=True)
@@ -208,6 +225,8 @@ def main() -> None:
                          "teacher's logits on all train comments; files get a _labelsN suffix")
     ap.add_argument("--from-logits", action="store_true",
                     help="students from teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
+    ap.add_argument("--transformer-epochs", type=int, default=0,
+                    help="also distil a 3-layer transformer student from the packaged encoder (this many epochs)")
     ap.add_argument("--study-dir", type=Path, default=None,
                     help="where the study folder is saved (default: ~/.cache/bert2sk/studies/goemotions)")
     args = ap.parse_args()
@@ -216,7 +235,7 @@ def main() -> None:
         run_teacher(args.data, args.epochs)
     else:
         run_students(args.data, args.report, args.epochs, args.labels, args.from_logits,
-                     args.study_dir or cache_dir() / "studies" / "goemotions")
+                     args.study_dir or cache_dir() / "studies" / "goemotions", args.transformer_epochs)
 
 
 if __name__ == "__main__":

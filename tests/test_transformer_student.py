@@ -218,3 +218,10 @@ def test_encoder_start_joins_a_study_of_stored_scores(tiny_bert, tmp_path):
     row = "distilled · transformer · text · kd 1/2 layers · encoder start"
     assert row in names and not [n for n in names if n.startswith("teacher · onnx")]
     assert res.models[row].student.max_length == 32
+    # saved and re-rendered without any teacher model: the student travels as its own model folder
+    from bert2sk.report import write_report
+    from bert2sk.study import load_study
+
+    again = load_study(res.save(tmp_path / "study"))
+    np.testing.assert_allclose(again.models[row].proba, res.models[row].proba, atol=1e-6)
+    assert "encoder start" in write_report(again, tmp_path / "r.html", n_docs=2, teacher_docs=0).read_text()
