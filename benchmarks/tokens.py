@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.quick:
         note = (f"{len(tweets)} test tweets, one per call, models interleaved, after 5 warm-up calls; torch threads "
                 f"{args.threads}, {teacher.dtype}; load average {load[0]:.1f}-{load_after[0]:.1f} on 2 shared cores "
-                f"({machine_line()[2:]}); python benchmarks/tokens.py")
+                f"({machine_line()[2:]}); the scikit-learn student's per-word feature cache starts empty (each "
+                "process), so a word is featurised in full the first time it is seen; python benchmarks/tokens.py")
         (ROOT / "reports" / "btc" / "latency.json").write_text(
             json.dumps({"models": res, "note": note}, indent=1) + "\n", encoding="utf-8")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +24,12 @@ def allowed_transitions(tag_names: Sequence[str]) -> tuple[np.ndarray, np.ndarra
 
     ``I-X`` may only follow ``B-X`` or ``I-X``; everything else may follow anything.
     """
+    start, trans = _allowed(tuple(tag_names))
+    return start.copy(), trans.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed(tag_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     k = len(tag_names)
     start = np.array([not t.startswith("I-") for t in tag_names])
     trans = np.ones((k, k), dtype=bool)
@@ -60,8 +67,12 @@ def decode_iob2(scores: np.ndarray, tag_names: Sequence[str]) -> list[str]:
         raise InputError(f"scores must have shape (n_words, {len(tag_names)}), got {s.shape}")
     if len(s) == 0:
         return []
+    start_ok, trans_ok = _allowed(tuple(tag_names))
+    first = s.argmax(axis=1)
+    # the per-word argmax is the best sequence of all; when it is valid IOB2 it is the answer
+    if start_ok[first[0]] and trans_ok[first[:-1], first[1:]].all():
+        return [tag_names[j] for j in first]
     lp = log_softmax(s)
-    start_ok, trans_ok = allowed_transitions(tag_names)
     penalty = np.where(trans_ok, 0.0, -np.inf)
     best = np.where(start_ok, lp[0], -np.inf)
     back = np.zeros(s.shape, dtype=np.int64)

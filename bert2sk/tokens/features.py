@@ -11,6 +11,7 @@ plus the weights of the features it has.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -43,7 +44,10 @@ def word_shape(word: str, collapse: bool = True) -> str:
     return "".join(out) or "<empty>"
 
 
-def _own(word: str, affixes: int) -> list[str]:
+# a word's own features and its view as a neighbour depend on the word alone; tweets repeat words heavily, so
+# a bounded cache makes single-tweet tagging several times cheaper (the functions are pure; results are read-only)
+@functools.lru_cache(maxsize=1 << 16)
+def _own(word: str, affixes: int) -> tuple[str, ...]:
     low = word.lower()
     f = [f"w={low}", f"shape={word_shape(word)}", f"shape_full={word_shape(word, False)[:12]}"]
     core = low.lstrip("@#")
@@ -66,7 +70,7 @@ def _own(word: str, affixes: int) -> list[str]:
         f.append("hashtag")
     if _URL.match(word):
         f.append("url")
-    return f
+    return tuple(f)
 
 
 def word_features(sentence: Sequence[str], i: int, window: int = 2, affixes: int = 3) -> list[str]:
@@ -81,6 +85,7 @@ def word_features(sentence: Sequence[str], i: int, window: int = 2, affixes: int
     return sentence_features(sentence, window, affixes)[i]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _neighbour(w: str) -> tuple[str, str, str | None]:
     return w.lower(), word_shape(w), "upper_initial" if w[:1].isupper() else "lower" if w.islower() else None
 
@@ -187,11 +192,24 @@ class TokenFeatures(TransformerMixin, BaseEstimator):
         return out
 
     def word_indices(self, sentence: Sequence[str]) -> list[np.ndarray]:
-        """Column indices of each word's features (the fast path of a linear model's predictions)."""
+        """Column indices of each word's features."""
+        cols, starts = self.sentence_indices(sentence)
+        return np.split(cols, starts[1:])
+
+    def sentence_indices(self, sentence: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(cols, starts)``: every word's feature columns in one array, word ``i``'s from ``starts[i]``.
+
+        The fast path of a linear model's predictions: one array for the whole sentence, so the
+        per-word sums are one ``np.add.reduceat`` (every word has at least the ``bias`` feature).
+        """
         check_is_fitted(self, "vectorizer_")
-        vocab = self.vectorizer_.vocabulary_
-        return [np.fromiter((vocab[n] for n in names if n in vocab), dtype=np.int64)
-                for names in sentence_features(sentence, self.window, self.affixes)]
+        get = self.vectorizer_.vocabulary_.get
+        cols: list[int] = []
+        starts = np.empty(len(sentence), dtype=np.int64)
+        for i, names in enumerate(sentence_features(sentence, self.window, self.affixes)):
+            starts[i] = len(cols)
+            cols += [c for c in map(get, names) if c is not None]
+        return np.asarray(cols, dtype=np.int64), starts
 
 
 def check_sentences(X) -> list[list[str]]:

@@ -217,11 +217,10 @@ class LinearTokenStudent(BaseEstimator):
         ct = getattr(self, "_coef_t", None)
         if ct is None:
             ct = self._coef_t = np.ascontiguousarray(self.coef_.T)
-        idx = self.features_.word_indices(sentence)
-        out = np.empty((len(sentence), len(self.intercept_)), dtype=np.float32)
-        for i, cols in enumerate(idx):
-            out[i] = self.intercept_ + ct[cols].sum(axis=0)
-        return out
+        if not sentence:
+            return np.empty((0, len(self.intercept_)), dtype=np.float32)
+        cols, starts = self.features_.sentence_indices(sentence)
+        return self.intercept_ + np.add.reduceat(ct[cols], starts, axis=0)
 
     def predict_word_logits(self, X: Sequence[Sequence[str]]) -> list[np.ndarray]:
         """Word scores ``(n_words, n_tags)`` per sentence (the teacher's logits, for a distilled student)."""
