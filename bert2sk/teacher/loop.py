@@ -49,7 +49,7 @@ from .examples import Examples, all_labelled, collate, epoch_batches, fingerprin
 from .losses import TASKS, classification_loss
 from .model import task_from_config
 
-__all__ = ["FitResult", "fit_classifier", "seed_everything"]
+__all__ = ["FitResult", "fit_classifier", "seed_everything", "TrainingRun", "prepare_output", "run_to_best"]
 
 #: ``loss(logits, targets, labels) -> scalar tensor``: the mean over the batch's rows.
 LossFn = Callable[..., Any]
@@ -119,8 +119,12 @@ def _optimizer(model, args: TrainingArguments, total_steps: int):
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
-class _Run:
-    """One session of the loop: model, optimiser, schedule, data and state, checkpointed as it goes."""
+class TrainingRun:
+    """One session of the loop: model, optimiser, schedule, data and state, checkpointed as it goes.
+
+    Shared by every loop bert2sk has: a task with its own batches and evaluation (token tagging) subclasses
+    it and overrides what differs, so resuming, checkpoints and early stopping stay one implementation.
+    """
 
     def __init__(self, model, tokenizer, args: TrainingArguments, train: Examples, ev: Examples | None,
                  loss: LossFn, task: str, callbacks: Sequence, run_info: dict) -> None:
@@ -365,13 +369,13 @@ def fit_classifier(model, tokenizer, texts: Sequence, args: TrainingArguments, *
         ev = make_examples(tokenizer, eval_texts, args, eval_labels, None, k, task, "eval_texts")
         if ev.labels is None or not all_labelled(ev.labels):
             raise InputError("eval_labels must give every eval text a label (no -1); drop the unlabelled ones")
-    out = _prepare_output(args, resume)
+    out = prepare_output(args, resume)
     progress = [ProgressBar(desc)] if args.progress else []
-    run = _Run(model, tokenizer, args, train, ev, loss, task, [*progress, *callbacks], run_info or {})
-    return _run_to_best(run, model, out, resume, n_train=len(train), n_eval=0 if ev is None else len(ev))
+    run = TrainingRun(model, tokenizer, args, train, ev, loss, task, [*progress, *callbacks], run_info or {})
+    return run_to_best(run, model, out, resume, n_train=len(train), n_eval=0 if ev is None else len(ev))
 
 
-def _prepare_output(args: TrainingArguments, resume: bool) -> Path:
+def prepare_output(args: TrainingArguments, resume: bool) -> Path:
     """The run's output folder, with stale staging folders swept and, unless resuming, old checkpoints gone."""
     out = Path(args.output_dir).expanduser()
     sweep_stale_checkpoints(out)
@@ -380,7 +384,7 @@ def _prepare_output(args: TrainingArguments, resume: bool) -> Path:
     return out
 
 
-def _run_to_best(run: _Run, model: Any, out: Path, resume: bool, *, n_train: int, n_eval: int) -> FitResult:
+def run_to_best(run: TrainingRun, model: Any, out: Path, resume: bool, *, n_train: int, n_eval: int) -> FitResult:
     """Run (or resume) the loop, leave ``model`` holding the best epoch's weights, and say what happened."""
     if resume:
         run.restore()

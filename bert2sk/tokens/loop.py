@@ -18,7 +18,7 @@ import numpy as np
 
 from ..teacher.arguments import TrainingArguments
 from ..teacher.examples import Examples
-from ..teacher.loop import FitResult, _prepare_output, _Run, _run_to_best
+from ..teacher.loop import FitResult, TrainingRun, prepare_output, run_to_best
 from .encoding import IGNORE, Chunk, chunk_labels, chunk_targets
 
 __all__ = ["fit_token_classifier", "token_ce_loss", "token_distillation_loss", "word_rows"]
@@ -53,7 +53,7 @@ def token_distillation_loss(logits, targets, labels, alpha: float = 0.5, tempera
                              alpha=alpha, temperature=temperature)
 
 
-class _TokenRun(_Run):
+class _TokenRun(TrainingRun):
     """The loop's run with per-piece batches and a caller's epoch score."""
 
     score_fn: Callable[[object], dict] | None = None
@@ -111,11 +111,11 @@ def fit_token_classifier(model, tokenizer, chunks: Sequence[Chunk], args: Traini
     k = model.config.num_labels
     targets = None if word_logits is None else chunk_targets(chunks, word_logits, width, k)
     train = Examples([c.ids for c in chunks], labels, targets)
-    out = _prepare_output(args, resume)
+    out = prepare_output(args, resume)
     progress = [ProgressBar(desc)] if args.progress else []
     # the token data are fingerprinted by the loop itself (ids, labels, targets)
     run = _TokenRun(model, tokenizer, args, train, None, loss, "multiclass", progress, run_info or {})
     run.score_fn = score_fn
     if score_fn is not None:
         run.ev = train  # the loop stops early only when something is held out; our score_fn holds it
-    return _run_to_best(run, model, out, resume, n_train=len(train), n_eval=0)
+    return run_to_best(run, model, out, resume, n_train=len(train), n_eval=0)
