@@ -171,7 +171,8 @@ def run_students(data: Path, report: bool, epochs: int, labels: int | None, from
         # the teacher's own layers are not at hand with stored scores: start from the packaged encoder it was
         # fine-tuned from, keep every other layer, learn the 28-label head and the rest from the stored logits
         features += ("transformer",)
-        options["transformer"] = {"encoder": "packaged", "max_length": MAX_LENGTH, "epochs": transformer_epochs,
+        options["transformer"] = {"encoder": "packaged" if from_logits else None, "max_length": MAX_LENGTH,
+                                  "epochs": transformer_epochs,
                                   "batch_size": 32, "learning_rate": 1e-4}
     t0 = time.perf_counter()
     result = run_study(teacher, study_train, test, dev=dev, families=families, features=features, options=options,

@@ -6,6 +6,7 @@ Needs the IMDB data as JSON lines (id, rating, label 0/1/-1, text):
     python examples/imdb_study.py teacher  --data ../shared/data/imdb   # fine-tune + score all 100k reviews
     python examples/imdb_study.py students --data ../shared/data/imdb   # regimes A and B, report (regime A)
     python examples/imdb_study.py students --from-logits                # the same without the teacher model
+    python examples/imdb_study.py students --from-logits --regimes A --transformer-epochs 2   # + transformer
     python examples/imdb_study.py tune     --data ../shared/data/imdb   # regime A linear students, tuned on validation
 
 The teacher half stores the float16 logits of every review, keyed by split,
@@ -25,7 +26,10 @@ and ``report.html`` (the first regime, rendered from its saved folder, as
 ``--from-logits`` serves the stored logits through
 :class:`bert2sk.teacher.TeacherScores` instead of the model, for a machine
 without the teacher's weights: TF-IDF students only, no teacher latency, no
-LIME on the teacher.
+LIME on the teacher. ``--transformer-epochs N`` adds the transformer student
+to the same study: 3 layers (0, 2, 4) of the packaged all-MiniLM-L6-v2 with a
+new head, distilled from the stored logits (``encoder`` start: the teacher's
+weights are not needed) at the teacher's 256 tokens, plus its ONNX fp32/int8 rows.
 """
 
 from __future__ import annotations
@@ -111,13 +115,16 @@ def _regime(regime: str) -> tuple[int | None, float]:
     return (LABELS_A, 0.0) if regime == "A" else (None, 0.5)
 
 
-def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool) -> str:
+def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool, transformer: bool = False) -> str:
     text = (f"Regime {regime}: {pool.n_labelled:,} labelled reviews; baselines learn from them, distilled "
             f"students from the teacher's scores on all {len(pool):,} train + unlabelled reviews"
             f"{f' (hard labels mixed in with alpha={alpha})' if alpha else ''}. Teacher: MiniLM-L6 fine-tuned "
             f"on {TEACHER_LABELS:,} IMDB train reviews at {MAX_LENGTH} tokens. Test: all 25,000 test reviews.")
     if from_logits:
-        text += " Rerun from the stored teacher logits (TF-IDF students only; no teacher latency)."
+        text += " Rerun from the stored teacher logits (no teacher model: no embedding students, no teacher latency)."
+    if transformer:
+        text += (" The transformer student keeps 3 of the 6 layers of the packaged all-MiniLM-L6-v2 (0, 2, 4) with "
+                 "a new head and learns from the teacher's logits and the labels there are (alpha 0.5, T 2).")
     return text
 
 
@@ -137,7 +144,7 @@ def write_report(study: Path, path: Path, teacher=None) -> Path:
 
 
 def run_students(data: Path, regimes: list[str], families: tuple[str, ...], features: tuple[str, ...],
-                 report: bool, from_logits: bool, study_dir: Path) -> None:
+                 report: bool, from_logits: bool, study_dir: Path, transformer_epochs: int = 0) -> None:
     """Each regime: run the study, save its folder, write ``regime_<R>.csv/.md`` (and the first one's report)."""
     from bert2sk.study import run_study
 
@@ -148,13 +155,20 @@ def run_students(data: Path, regimes: list[str], families: tuple[str, ...], feat
         from bert2sk.teacher import Teacher
 
         teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=32)
+    options = {}
+    if transformer_epochs:
+        # stored scores carry no teacher layers to cut: start from the encoder the teacher was fine-tuned from
+        features += ("transformer",)
+        options["transformer"] = {"encoder": "packaged" if from_logits else None, "max_length": MAX_LENGTH,
+                                  "epochs": transformer_epochs,
+                                  "batch_size": 32, "learning_rate": 1e-4}
     OUT.mkdir(parents=True, exist_ok=True)
     for regime in regimes:
         n_labels, alpha = _regime(regime)
         pool = _pool(train, unsup, n_labels)
-        scenario = _scenario(regime, pool, alpha, from_logits)
+        scenario = _scenario(regime, pool, alpha, from_logits, bool(transformer_epochs))
         t0 = time.perf_counter()
-        result = run_study(teacher, pool, test, families=families, features=features, alpha=alpha,
+        result = run_study(teacher, pool, test, families=families, features=features, alpha=alpha, options=options,
                            cache_path=cache_dir() / "logits.sqlite", title=f"IMDB regime {regime}",
                            scenario=scenario, seed=SEED)
         minutes = (time.perf_counter() - t0) / 60
@@ -236,6 +250,8 @@ def main() -> None:
     ap.add_argument("--no-report", action="store_true")
     ap.add_argument("--from-logits", action="store_true",
                     help="students from reports/imdb/teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
+    ap.add_argument("--transformer-epochs", type=int, default=0,
+                    help="also distil a 3-layer transformer student from the packaged encoder (this many epochs)")
     ap.add_argument("--study-dir", type=Path, default=None,
                     help="where each regime's study folder is saved (default: ~/.cache/bert2sk/studies/imdb)")
     args = ap.parse_args()
@@ -247,7 +263,7 @@ def main() -> None:
     else:
         run_students(args.data, args.regimes.split(","), tuple(args.families.split(",")),
                      tuple(args.features.split(",")), not args.no_report, args.from_logits,
-                     args.study_dir or cache_dir() / "studies" / "imdb")
+                     args.study_dir or cache_dir() / "studies" / "imdb", args.transformer_epochs)
 
 
 if __name__ == "__main__":
