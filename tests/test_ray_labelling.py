@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 pytest.importorskip("ray", reason="the Ray engine is optional: pip install 'bert2sk[ray]'")
@@ -153,6 +154,30 @@ def test_rerun_after_an_interruption_scores_only_the_missing_rows(labelled, tiny
     assert len(got["row"]) == len(texts) and got["text_sha256"] == [text_hash(t) for t in texts]
     assert np.abs(got["logits"] - reference).max() <= 1e-3
     assert not list(out.glob(".*.tmp"))
+
+
+def test_the_rows_of_one_file_are_spread_over_the_actors(ray_session, tiny_bert, tmp_path, monkeypatch):
+    """One input file of 6 batches and 2 actors: both actors score some of it (the reader cuts a block per batch).
+
+    About distribution, not timing: the pool is made to wait until both actors have loaded the model
+    (else the first one ready could score everything before the other starts); then 6 blocks of one
+    batch each go to whichever actor is free, one at a time per actor, while the paused actors are busy.
+    """
+    import ray.data
+
+    # the dataset copies the session's context when it is created; only this test waits for every actor
+    monkeypatch.setattr(ray.data.DataContext.get_current(), "wait_for_min_actors_s", 600)
+    texts = make_texts(48, seed=3)
+    data = tmp_path / "one.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    info = label_with_ray(tiny_bert, data, tmp_path / "out", actors=2, batch_size=8, max_length=32, dtype="fp32",
+                          progress=False, _pause=0.3)
+    assert info["scored"] == 48 and info["shards"] == 6
+    assert len(info["rows_per_actor"]) == 2 and min(info["rows_per_actor"]) > 0, info["rows_per_actor"]
+    got = read_labels(tmp_path / "out")
+    assert got["row"].tolist() == list(range(48)) and got["text_sha256"] == [text_hash(t) for t in texts]
+    shard_rows = sorted(len(pq.read_table(s, columns=["row"])) for s in (tmp_path / "out").glob("part-*.parquet"))
+    assert shard_rows == [8] * 6
 
 
 def test_embeddings_and_id_column(ray_session, tiny_bert, tmp_path):

@@ -38,9 +38,14 @@ operator, and Ray's file readers give no row number, so inputs without an id
 column could not be resumed; (ii) it records progress in a separate
 checkpoint folder that must agree with the output, where here the output is
 the record; (iii) its filter runs in extra actors, each reserving 1 GiB, a
-poor fit for the small machines this also has to run on. Reading happens in
-one Ray task per input file (which numbers its rows), so an input to be
-read in parallel should come as a folder of shards.
+poor fit for the small machines this also has to run on.
+
+How rows reach the actors: one Ray task per input file reads it (and
+numbers its rows), streaming; it packs each ``batch_size`` rows into one
+block, and each block goes to whichever actor is free, so the rows of a
+single file are spread over every actor. Reading itself is not parallel
+within a file: an input so large that one reader cannot keep the actors
+busy should come as a folder of shards.
 
 Where files live: every node must see the teacher folder, the input and the
 output folder at the same paths (a shared file system on a cluster).
@@ -154,35 +159,60 @@ def _text_hash(text: str) -> bytes:
 
 
 def _read_source(batch: dict, *, root: str, text_column: str, id_column: str | None, done: dict,
-                 rows_per_batch: int) -> Iterator[dict]:
-    """Ray Data UDF: one input file in, batches of not-yet-scored rows out (``source``, ``row``, ``id``, ``text``)."""
+                 rows_per_batch: int) -> Iterator:
+    """Ray Data UDF: one input file in, one packed batch of not-yet-scored rows out per ``rows_per_batch``.
+
+    Each output is a one-row Arrow table whose columns hold a whole batch as
+    lists (``source``; ``row``, ``id``, ``text``, ``text_sha256``), so a block
+    of the dataset is a batch of texts and cannot be cut between rows; the
+    dataset's 1-byte block size target then closes every block as soon as it is
+    yielded (see :func:`label_with_ray`).
+    """
     for source in batch["source"]:
         source = str(source)
         skip = done.get(source)
         skip = set() if skip is None else set(np.asarray(skip).tolist())
-        out: dict[str, list] = {"source": [], "row": [], "id": [], "text": [], "text_sha256": []}
+        out: dict[str, list] = {"row": [], "id": [], "text": [], "text_sha256": []}
         for row, (text, ident) in enumerate(_iter_records(Path(root) / source, text_column, id_column)):
             if row in skip:
                 continue
             if not isinstance(text, str) or not text.strip():
                 raise InputError(f"{source}: row {row} has an empty or non-string text ({text!r:.40}); "
                                  "drop empty texts first")
-            out["source"].append(source)
             out["row"].append(row)
             out["id"].append(f"{source}:{row}" if ident is None else str(ident))
             out["text"].append(text)
             out["text_sha256"].append(_text_hash(text))
             if len(out["row"]) == rows_per_batch:
-                yield _as_arrays(out)
+                yield _packed(source, out)
                 out = {k: [] for k in out}
         if out["row"]:
-            yield _as_arrays(out)
+            yield _packed(source, out)
 
 
-def _as_arrays(cols: dict[str, list]) -> dict[str, np.ndarray]:
-    arrays = {k: np.array(v, dtype=object) for k, v in cols.items() if k != "row"}
-    arrays["row"] = np.asarray(cols["row"], dtype=np.int64)
-    return arrays
+def _packed(source: str, cols: dict[str, list]):
+    """One batch as a one-row Arrow table of list columns."""
+    import pyarrow as pa
+
+    return pa.table({
+        "source": pa.array([source], pa.string()),
+        "row": pa.array([cols["row"]], pa.list_(pa.int64())),
+        "id": pa.array([cols["id"]], pa.list_(pa.string())),
+        "text": pa.array([cols["text"]], pa.list_(pa.string())),
+        "text_sha256": pa.array([cols["text_sha256"]], pa.list_(pa.binary(32))),
+    })
+
+
+def _unpacked(table) -> dict[str, list]:
+    """The rows of packed batches (as :func:`_packed` makes them), as columns of plain lists."""
+    cols: dict[str, list] = {"source": [], "row": [], "id": [], "text": [], "text_sha256": []}
+    for i in range(table.num_rows):
+        rows = table.column("row")[i].as_py()
+        cols["source"] += [table.column("source")[i].as_py()] * len(rows)
+        cols["row"] += rows
+        for name in ("id", "text", "text_sha256"):
+            cols[name] += table.column(name)[i].as_py()
+    return cols
 
 
 # -- output shards ---------------------------------------------------------------------------------------------
@@ -272,8 +302,9 @@ class _TeacherActor:
         self.fingerprint = fingerprint
         self.pause = pause  # tests slow a run down to kill it mid-way
 
-    def __call__(self, batch: dict) -> dict:
-        texts = [str(t) for t in batch["text"]]
+    def __call__(self, packed) -> dict:
+        batch = _unpacked(packed)
+        texts = batch["text"]
         if self.embeddings:
             z, e = self.teacher.predict_logits(texts, return_embeddings=True)
         else:
@@ -467,6 +498,14 @@ def label_with_ray(
             raise InputError(f"{n_actors} actors x {threads_per_actor} threads need {n_actors * threads_per_actor} "
                              f"CPUs but Ray offers {cpus}; lower --actors or --threads-per-actor")
         ds = ray.data.from_items([{"source": s} for s in sources], override_num_blocks=len(sources))
+        # A map task gathers what its function yields into blocks of up to target_max_block_size (128 MiB by
+        # default), and an actor task takes whole blocks: left so, a file's batches reach the actors as one
+        # block and one actor scores the whole file. The reader yields each batch packed into one row (its
+        # columns are lists), and this dataset's 1-byte target closes a block at every row, so every block
+        # is one batch, sent to whichever actor is free, and the reader streams instead of filling a block.
+        # (Ray's streaming repartition would cut blocks by rows too, but it runs as tasks that need a CPU,
+        # which the actors hold.) The setting is this dataset's copy of the context, not the session's.
+        ds.context.target_max_block_size = 1
         # reading is light next to scoring; num_cpus=0 lets it run while the actors hold every CPU
         ds = ds.map_batches(_read_source, batch_size=1, num_cpus=0,
                             fn_kwargs={"root": str(root), "text_column": text_column, "id_column": id_column,
@@ -474,7 +513,7 @@ def label_with_ray(
         # one batch at a time per actor: an actor that is slow to start does not find every batch queued on
         # the first one ready (Ray's default queues several per actor), and a kill loses at most that batch
         pool = ray.data.ActorPoolStrategy(size=n_actors, max_tasks_in_flight_per_actor=1)
-        ds = ds.map_batches(_TeacherActor, batch_size=batch_size, compute=pool,
+        ds = ds.map_batches(_TeacherActor, batch_size=1, batch_format="pyarrow", compute=pool,
                             num_cpus=threads_per_actor,
                             fn_constructor_kwargs={"teacher": teacher, "teacher_kwargs": teacher_kwargs,
                                                    "threads": threads_per_actor, "out_dir": str(out_dir.resolve()),
