@@ -168,10 +168,6 @@ def start_point(encoder: str | os.PathLike) -> str:
     return str(encoder)
 
 
-def _size_bytes(model: Any) -> int:
-    return int(sum(p.numel() * p.element_size() for p in model.parameters()))
-
-
 class TransformerStudent(ClassifierMixin, BaseEstimator):
     """A transformer with fewer layers, distilled from a fine-tuned teacher (raw texts in).
 
@@ -332,6 +328,7 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
 
     def _set_fitted(self, model: Any, tokenizer: Any, task: str) -> None:
         from ..teacher import Teacher
+        from ..teacher.model import size_bytes
 
         self.model_ = model
         self.tokenizer_ = tokenizer
@@ -339,7 +336,7 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         self.n_outputs_ = int(model.config.num_labels)
         self.vocabulary_size_ = int(model.config.vocab_size)
         self.classes_ = np.arange(max(self.n_outputs_, 2) if task != "multilabel" else self.n_outputs_)
-        self.size_bytes_ = _size_bytes(model)
+        self.size_bytes_ = size_bytes(model)
         self.scorer_ = Teacher(model, tokenizer, max_length=self.max_length, truncation=self.truncation,
                                dtype=self.dtype, batch_size=self.batch_size, progress=False, source="student")
 

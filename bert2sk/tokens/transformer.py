@@ -160,12 +160,13 @@ class TokenTransformerStudent(BaseEstimator):
         return self
 
     def _set_fitted(self, model: Any, tokenizer: Any, names: tuple[str, ...]) -> None:
+        from ..teacher.model import size_bytes
         from .teacher import TokenTeacher
 
         self.model_ = model
         self.tokenizer_ = tokenizer
         self.tag_names_ = names
-        self.size_bytes_ = int(sum(p.numel() * p.element_size() for p in model.parameters()))
+        self.size_bytes_ = size_bytes(model)
         self.scorer_ = TokenTeacher(model, tokenizer, max_length=self.max_length, batch_size=self.batch_size * 2,
                                     dtype=self.dtype, threads=self.threads, source="token student")
 
