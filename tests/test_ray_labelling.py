@@ -252,3 +252,123 @@ def test_sigkill_mid_run_then_rerun_has_every_row_once(ray_session, tiny_bert, c
     # no check for leftover temporary files here: under heavy load a writer of the killed run was seen to leave
     # one after the rerun's clean-up (it is ignored by every reader and removed by the next run)
     assert (out / MANIFEST).exists()
+
+
+def _process_starts() -> dict[int, int]:
+    """``{pid: (parent pid, start time)}`` of every process, from /proc (start time tells a reused pid apart)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            found[int(entry.name)] = (int(fields[1]), int(fields[19]))
+    return found
+
+
+def _descendants(root: int) -> dict[int, int]:
+    """``{pid: start time}`` of ``root`` and every process below it."""
+    table = _process_starts()
+    tree = {root: table[root][1]}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (parent, start) in table.items():
+            if parent in tree and pid not in tree:
+                tree[pid] = start
+                grew = True
+    return tree
+
+
+def _still_alive(tree: dict[int, int]) -> list[int]:
+    table = _process_starts()
+    return [pid for pid, start in tree.items() if pid in table and table[pid][1] == start]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+def test_sigterm_shuts_ray_down_then_rerun_has_every_row_once(ray_session, tiny_bert, corpus, reference, tmp_path):
+    """A driver with its own local Ray gets SIGTERM after its first shard: it shuts Ray down and exits 143.
+
+    Without the handler Ray's core worker aborts the process at once (``ray.shutdown()`` never runs);
+    the exit code 143 shows the ``finally`` ran. Every process the driver had started must be gone.
+    """
+    folder, texts = corpus
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        from bert2sk.teacher.ray_labelling import label_with_ray
+        label_with_ray({str(tiny_bert)!r}, {str(folder)!r}, {str(out)!r}, actors=2, batch_size=16,
+                       max_length=32, dtype="fp32", progress=False, _pause=0.5)
+    """)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)  # the child must start its own Ray, not join this module's
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    tree: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("part-*.parquet")):
+            if proc.poll() is not None:
+                pytest.fail(f"the labelling subprocess ended before the signal: {proc.stderr.read()[-2000:]!r}")
+            if time.monotonic() > deadline:
+                pytest.fail("no shard written within 4 minutes")
+            time.sleep(0.2)
+        tree = _descendants(proc.pid)  # Ray's processes are all up once an actor has written a shard
+        assert len(tree) > 3, "the driver should have started Ray's processes"
+        proc.send_signal(signal.SIGTERM)  # the driver only, as a service manager or `kill` would
+        try:
+            proc.wait(timeout=180)  # a hang guard, not a speed check
+        except subprocess.TimeoutExpired:
+            pytest.fail("the driver did not exit within 3 minutes of SIGTERM")
+        stderr = proc.stderr.read()
+        assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+        assert "shutting Ray down" in stderr
+        for _ in range(150):
+            if not _still_alive(tree):
+                break
+            time.sleep(0.2)
+        assert not _still_alive(tree), "processes the driver started outlived it"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        for pid in _still_alive(tree):
+            os.kill(pid, signal.SIGKILL)
+        proc.stderr.close()
+    written = read_labels(out)
+    assert 0 < len(written["row"]) < len(texts), "the signal should land mid-run"
+
+    info = label_with_ray(tiny_bert, folder, out, actors=2, batch_size=16, max_length=32, dtype="fp32",
+                          progress=False)
+    assert info["already"] == len(written["row"]) and info["already"] + info["scored"] == len(texts)
+    got = read_labels(out)  # raises if a row appears twice
+    assert len(got["row"]) == len(texts) and got["text_sha256"] == [text_hash(t) for t in texts]
+    assert np.abs(got["logits"] - reference).max() <= 1e-3
+
+
+def test_the_sigterm_handler_exits_once_and_is_restored(ray_session, tiny_bert, tmp_path):
+    """SIGTERM raises SystemExit(143) once (a second is ignored during the clean-up); the caller's handler
+    comes back after; a call that joins a running session (it shuts nothing down) leaves the handler alone."""
+    from bert2sk.teacher import ray_labelling
+
+    def mine(signum, frame):  # pragma: no cover - never called
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        ray_labelling._exit_on_sigterm()
+        assert signal.getsignal(signal.SIGTERM) is not mine
+        with pytest.raises(SystemExit) as exc:
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+        assert exc.value.code == 143 and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # a second one waits
+        ray_labelling._restore_sigterm(mine)
+        assert signal.getsignal(signal.SIGTERM) is mine
+        data = tmp_path / "few.jsonl"
+        data.write_text("".join(json.dumps({"text": t}) + "\n" for t in make_texts(8, seed=9)))
+        label_with_ray(tiny_bert, data, tmp_path / "out", actors=1, batch_size=8, max_length=32, dtype="fp32",
+                       progress=False)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -61,6 +61,8 @@ import hashlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -398,6 +400,39 @@ def init_local_ray(ray, cpus: int, attempts: int = 3) -> None:
             ray.shutdown()
 
 
+def _sigterm_handler():
+    """The current SIGTERM handler, or ``None`` outside the main thread (where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGTERM)
+    return signal.SIG_DFL if handler is None else handler  # None: set outside Python; the default stands in
+
+
+def _exit_on_sigterm() -> None:
+    """Make SIGTERM raise ``SystemExit(143)`` in the main thread, so ``finally`` blocks run.
+
+    By default a SIGTERM ends the process at once (Ray's core worker aborts
+    it): ``ray.shutdown()`` never runs, and the Ray processes this call
+    started are left to notice their parent's death, or not, on systems
+    without Linux's parent-death signal. A second SIGTERM while the first is
+    being handled is ignored, so it cannot cut the shutdown short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        logger.warning("teacher labelling on Ray: terminated (SIGTERM); shutting Ray down. Rerun to resume")
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _restore_sigterm(handler) -> None:
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def label_with_ray(
     teacher: str | os.PathLike,
     data: str | os.PathLike,
@@ -452,6 +487,13 @@ def label_with_ray(
         shards before), ``shards`` (written now), ``actors``, ``threads_per_actor``, ``seconds``,
         ``rows_per_actor`` (rows each actor scored now, largest first).
 
+    Notes
+    -----
+    A Ray this call started or connected to is shut down however the call
+    ends: on an error, on Ctrl-C, and on SIGTERM, which raises
+    ``SystemExit(143)`` while the call runs (in the main thread; the
+    previous handler is restored after). A rerun then resumes.
+
     Examples
     --------
     >>> info = label_with_ray("my-teacher", "texts.jsonl", "labels/")  # doctest: +SKIP
@@ -485,7 +527,10 @@ def label_with_ray(
                 "actors": 0, "threads_per_actor": threads_per_actor, "seconds": 0.0, "rows_per_actor": []}
 
     local_cpus = actors * threads_per_actor if actors else (os.cpu_count() or 1)
+    sigterm_before = _sigterm_handler()
     ray, started = _start_ray(address, local_cpus)
+    if started:  # installed after ray.init, which sets handlers of its own
+        _exit_on_sigterm()
     started_at = time.perf_counter()
     try:
         ctx = ray.data.DataContext.get_current()
@@ -537,6 +582,7 @@ def label_with_ray(
     finally:
         if started:
             ray.shutdown()
+            _restore_sigterm(sigterm_before)
     seconds = time.perf_counter() - started_at
     _mark_finished(out_dir, already + scored, stamp)
     logger.info("teacher labelling on Ray: %d rows scored into %d shards (%d were already done) in %.1f s",
