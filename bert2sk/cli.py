@@ -376,6 +376,103 @@ def distill(
         console.print(f"report: [bold green]{escape(str(path))}[/]")
 
 
+@app.command("distill-stream")
+def distill_stream(
+    data: Annotated[Path, typer.Argument(help="The texts LABELS was scored from: the file or folder given to "
+                                              "`bert2sk label --engine ray`.")],
+    labels: Annotated[Path, typer.Option(help="The folder of parquet shards `bert2sk label DATA --engine ray "
+                                              "--out LABELS` wrote.")],
+    out: Annotated[Path, typer.Option(help="Where to save the student (.skops, its card .card.json beside it).")],
+    test: Annotated[str | None, typer.Option(
+        help="Labelled held-out data (a file, or a folder bert2sk reads): accuracy, and fidelity with --teacher.")]
+    = None,
+    teacher: Annotated[str | None, typer.Option(
+        help="The teacher LABELS was scored with: its logits on --test (cached) give the student's fidelity.")] = None,
+    text_column: Annotated[str, typer.Option(
+        "--text-column", help="--test: column holding the text (DATA's is the one it was labelled with).")] = "text",
+    label_column: LabelCol = "label",
+    epochs: Annotated[int, typer.Option(help="Passes of SGD over the data.")] = 5,
+    vocabulary_sample: Annotated[int, typer.Option(
+        help="Texts (a uniform sample of DATA) the TF-IDF vocabulary is fitted on: memory does not grow past it.")]
+    = 20_000,
+    batch_size: Annotated[int, typer.Option(help="Texts per SGD step.")] = 2048,
+    segments: Annotated[int, typer.Option(
+        help="Places in each file read at once, so a file sorted by class still gives mixed batches.")] = 16,
+    cache: Annotated[Path | None, typer.Option(help="Logit cache file for the teacher's --test logits.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Fit the TF-IDF linear student on teacher logits from `bert2sk label --engine ray`, in bounded memory.
+
+    The texts stream from DATA and the logits from LABELS: memory holds the
+    vocabulary sample, one shuffle buffer and the logits (4 bytes a class a
+    text), not the TF-IDF matrix. The student (SGD on the teacher's logit
+    margin, or centred logits) is saved like a study's students, so `bert2sk
+    explain`, `bench`, `serve` and `export` take it. With --test (and
+    --teacher) its accuracy (and fidelity) are printed and stored in its card.
+    """
+    from types import SimpleNamespace
+
+    from .persistence import save_student
+    from .students.streaming import StreamingDistilledClassifier, fit_from_shards, labels_manifest
+
+    _show_progress_messages(quiet)
+    if teacher is not None and test is None:
+        raise InputError("--teacher is used for the fidelity on --test; pass --test too, or leave --teacher out")
+    manifest = labels_manifest(labels, data)
+    task, label_names = manifest.get("task"), tuple(manifest.get("label_names") or ())
+    if task not in ("binary", "multiclass") or not label_names:
+        raise InputError(f"the streaming student learns binary and multiclass teachers; {labels} was scored by a "
+                         f"{task or 'unknown'} one")
+    te = z_test = None
+    if test is not None:  # read (and scored) before the long fit, so a bad file fails at once
+        te = _load(test, "test", text_column, label_column, like=SimpleNamespace(label_names=label_names, task=task))
+        te = te.labelled()
+        if tuple(te.label_names) != label_names or te.task != task:
+            raise InputError(f"{test} has the labels {list(te.label_names)[:6]} ({te.task}) but the teacher "
+                             f"{list(label_names)[:6]} ({task}); pass a test set of the teacher's task")
+    if teacher is not None:
+        from .demo import cache_dir
+        from .teacher import Teacher
+        from .teacher.labelling import label_texts
+
+        t = Teacher.from_pretrained(teacher, max_length=manifest["max_length"], truncation=manifest["truncation"],
+                                    dtype=manifest["dtype"], progress=not quiet)
+        if t.fingerprint != manifest["fingerprint"]:
+            raise InputError(f"{teacher} is not the teacher {labels} was scored with (its weights or settings "
+                             "differ); pass that teacher, or leave --teacher out")
+        z_test = label_texts(t, te.texts, cache or cache_dir() / "logits.sqlite", progress=not quiet)
+        del t
+    student = StreamingDistilledClassifier(n_epochs=epochs, vocabulary_sample=vocabulary_sample,
+                                           batch_size=batch_size)
+    if not quiet:
+        console.print(f"fitting the streaming student: texts from {escape(str(data))}, teacher logits from "
+                      f"{escape(str(labels))} ({epochs} passes)")
+    t0 = time.perf_counter()
+    student = fit_from_shards(labels, data, student, segments=segments)
+    fit_s = time.perf_counter() - t0
+    pipe = student.to_pipeline()
+    card = {"name": "distilled · linear · tfidf · logit regression · streamed", "role": "distilled",
+            "family": "linear", "kind": "logit regression", "features": "tfidf", "task": task,
+            "label_names": list(label_names), "teacher": manifest.get("teacher"),
+            "teacher_fingerprint": manifest["fingerprint"],
+            # bare names: the card travels with the student to other machines
+            "training": {"texts": int(student.n_seen_), "labels": labels.name, "epochs": epochs,
+                         "vocabulary_sample": vocabulary_sample, "vocabulary": int(student.n_features_in_),
+                         "fit_seconds": round(fit_s, 1)}}
+    line = f"fitted on {student.n_seen_:,} texts ({len(student.get_feature_names_out()):,} terms) in {fit_s:.0f} s"
+    if te is not None:
+        from .metrics import score
+
+        figures = score(pipe.predict_proba(te.texts), te.labels, task, teacher_logits=z_test)
+        keep = ("accuracy", "f1_macro", "fidelity") if z_test is not None else ("accuracy", "f1_macro")
+        card["metrics"] = {k: float(figures[k]) for k in keep}
+        card["test"] = {"name": Path(test).name, "texts": len(te)}
+        line += "; on " + f"{len(te):,} test texts: " + ", ".join(f"{k} {card['metrics'][k]:.3f}" for k in keep)
+    path = save_student(out, pipe, card)
+    console.print(line)
+    console.print(f"student saved to [bold green]{escape(str(path))}[/]")
+
+
 @app.command("report")
 def report_cmd(
     train: Annotated[str | None, typer.Argument(

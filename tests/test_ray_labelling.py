@@ -372,3 +372,44 @@ def test_the_sigterm_handler_exits_once_and_is_restored(ray_session, tiny_bert, 
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_distill_stream_fits_a_student_from_the_shards_that_other_commands_take(labelled, tiny_bert, corpus,
+                                                                                   tmp_path):
+    """`bert2sk distill-stream` on the shards this module labelled: a saved student with its test figures."""
+    from typer.testing import CliRunner
+
+    from bert2sk.cli import app
+    from bert2sk.metrics import score
+    from bert2sk.persistence import load_student
+
+    out, _ = labelled
+    test_texts = make_texts(60, seed=11)
+    z_test = Teacher.from_pretrained(tiny_bert, **SETTINGS).predict_logits(test_texts)
+    y_test = np.random.default_rng(0).integers(0, 2, len(test_texts))
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text("".join(json.dumps({"text": t, "label": f"class_{y}"}) + "\n"
+                                 for t, y in zip(test_texts, y_test, strict=True)))
+    student_path = tmp_path / "student"
+    runner = CliRunner()
+    env = {"COLUMNS": "200", "BERT2SK_CACHE": str(tmp_path / "cache")}
+    result = runner.invoke(app, ["distill-stream", str(corpus[0]), "--labels", str(out), "--out", str(student_path),
+                                 "--test", str(test_file), "--teacher", str(tiny_bert), "--epochs", "3",
+                                 "--vocabulary-sample", "200", "--batch-size", "64", "--quiet"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "fitted on 300 texts" in result.output and "fidelity" in result.output
+    model, card = load_student(student_path.with_suffix(".skops"))
+    assert card["task"] == "binary" and card["label_names"] == ["class_0", "class_1"]
+    assert card["teacher_fingerprint"] == read_labels(out)["manifest"]["fingerprint"]
+    assert card["training"]["texts"] == 300 and card["training"]["labels"] == out.name
+    expected = score(model.predict_proba(test_texts), y_test, "binary", teacher_logits=z_test)
+    assert card["metrics"]["accuracy"] == pytest.approx(expected["accuracy"])
+    assert card["metrics"]["fidelity"] == pytest.approx(expected["fidelity"])
+    assert f"fidelity {expected['fidelity']:.3f}" in result.output
+    # saved like a study's TF-IDF student: explain scores it exactly, bench times it
+    explained = runner.invoke(app, ["explain", test_texts[0], "--model", str(student_path.with_suffix(".skops"))],
+                              env=env)
+    assert explained.exit_code == 0 and "compiled linear, exact" in explained.output, explained.output
+    timed = runner.invoke(app, ["bench", "--model", str(student_path.with_suffix(".skops")), "--data",
+                                str(test_file), "--runs", "3"], env=env)
+    assert timed.exit_code == 0 and "student.skops" in timed.output, timed.output

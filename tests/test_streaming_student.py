@@ -186,3 +186,79 @@ def test_fit_from_shards_refuses_an_unfinished_labelling(data, tmp_path):
         fit_from_shards(tmp_path / "labels", src, small_student(n_epochs=1))
     with pytest.raises(InputError, match="not a labelled folder"):
         fit_from_shards(tmp_path, src)
+
+
+def test_the_student_saves_as_a_study_pipeline_with_the_same_predictions(data, tmp_path):
+    from bert2sk.persistence import load_student, save_student
+
+    tr, z_tr, te, _ = data
+    student = small_student(n_epochs=2).fit(tr, teacher_logits=z_tr)
+    pipe = student.to_pipeline()
+    assert [name for name, _ in pipe.steps] == ["features", "student"]
+    np.testing.assert_allclose(pipe.predict_proba(te), student.predict_proba(te), atol=1e-12)
+    loaded, card = load_student(save_student(tmp_path / "s", pipe, {"task": "binary"}))
+    np.testing.assert_allclose(loaded.predict_proba(te), student.predict_proba(te), atol=1e-12)
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(len(WORDS), 3))
+    index = {word: i for i, word in enumerate(WORDS)}
+    z3 = np.array([w[[index[t] for t in s.split()]].sum(0) for s in tr])
+    multi = small_student(n_epochs=2).fit(tr, teacher_logits=z3)
+    np.testing.assert_allclose(multi.to_pipeline().predict_proba(te), multi.predict_proba(te), atol=1e-12)
+
+
+def _cli_labels(tmp_path, texts, z, **manifest):
+    """An input folder and its labelled folder, with the manifest `bert2sk label --engine ray` writes."""
+    from bert2sk.teacher.ray_labelling import MANIFEST
+
+    src = tmp_path / "input"
+    src.mkdir(parents=True)
+    (src / "texts.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    write_labelled(tmp_path / "labels", texts, z)
+    full = {"sources": ["texts.jsonl"], "text_column": "text", "fingerprint": "test", "teacher": "t",
+            "label_names": ["neg", "pos"], "task": "binary", "max_length": 64, "truncation": "head+tail",
+            "dtype": "fp32", "finished": {"rows": len(texts), "inputs": [["texts.jsonl",
+                                                                           (src / "texts.jsonl").stat().st_size, 0]]},
+            **manifest}
+    (tmp_path / "labels" / MANIFEST).write_text(json.dumps(full))
+    return src, tmp_path / "labels"
+
+
+def test_distill_stream_without_a_teacher_and_its_one_line_errors(data, tmp_path):
+    from typer.testing import CliRunner
+
+    from bert2sk.cli import app
+    from bert2sk.persistence import load_student
+
+    tr, z_tr, te, z_te = data
+    src, labels = _cli_labels(tmp_path, tr, z_tr)
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps({"text": t, "label": ["neg", "pos"][int(y)]}) + "\n"
+                                                 for t, y in zip(te, z_te.argmax(1), strict=True)))
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(app, ["distill-stream", *map(str, args), "--epochs", "2", "--batch-size", "64",
+                                   "--vocabulary-sample", "300", "--quiet"], env={"COLUMNS": "200"})
+
+    ok = run(src, "--labels", labels, "--out", tmp_path / "s.skops", "--test", tmp_path / "test.jsonl")
+    assert ok.exit_code == 0, ok.output
+    model, card = load_student(tmp_path / "s.skops")
+    assert set(card["metrics"]) == {"accuracy", "f1_macro"} and card["metrics"]["accuracy"] > 0.8  # no teacher
+    assert card["test"] == {"name": "test.jsonl", "texts": len(te)} and card["training"]["texts"] == len(tr)
+
+    def error(result, match):
+        assert result.exit_code != 0 and isinstance(result.exception, InputError), result.output
+        assert match in str(result.exception) and "\n" not in str(result.exception), str(result.exception)
+
+    out = ["--out", tmp_path / "never.skops"]
+    error(run(src, "--labels", tmp_path / "missing", *out), "labels folder not found")
+    error(run(src, "--labels", src, *out), "is not a labelled folder")  # a folder of texts, not of shards
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"text": "a good film"}) + "\n")
+    error(run(other, "--labels", labels, *out), "does not hold the files")
+    with open(src / "texts.jsonl", "a") as fh:
+        fh.write(json.dumps({"text": "one more"}) + "\n")
+    error(run(src, "--labels", labels, *out), "has changed since")
+    src2, labels2 = _cli_labels(tmp_path / "ml", tr, z_tr, task="multilabel")
+    error(run(src2, "--labels", labels2, *out), "binary and multiclass")
+    error(run(src2, "--labels", labels2, "--teacher", "t", *out), "--teacher is used for the fidelity")
+    assert not (tmp_path / "never.skops").exists()

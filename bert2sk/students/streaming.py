@@ -21,7 +21,10 @@ explanations (weight x TF-IDF value) still name words.
 :func:`fit_from_shards` streams the parquet shards that
 ``bert2sk label --engine ray`` writes, joined with the texts of the same
 input by ``(source, row)``; the teacher's logits are held in memory
-(``4 * n_classes`` bytes a row), the texts are not.
+(``4 * n_classes`` bytes a row), the texts are not. ``bert2sk
+distill-stream DATA --labels LABELS --out OUT`` runs it from the command
+line and saves :meth:`StreamingDistilledClassifier.to_pipeline`, the shape
+a study saves its TF-IDF students in.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from ..errors import InputError
 from ..features.tfidf import TfidfFeatures
 from ..targets import logits_to_proba, regression_targets, sigmoid
 
-__all__ = ["StreamingDistilledClassifier", "fit_from_shards", "iter_shard_batches"]
+__all__ = ["StreamingDistilledClassifier", "fit_from_shards", "iter_shard_batches", "labels_manifest"]
 
 Batches = Callable[[], Iterable[tuple[list[str], np.ndarray]]]
 
@@ -293,6 +296,49 @@ class StreamingDistilledClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.features_.get_feature_names_out()
 
+    def to_pipeline(self):
+        """This fitted student as ``Pipeline([("features", ...), ("student", DistilledClassifier)])``.
+
+        The shape a study saves its TF-IDF students in, with the fitted
+        vocabulary and the fitted regressors as they are, so predictions are
+        the same; :func:`~bert2sk.save_student` saves it, and ``bert2sk
+        explain``, ``bench``, ``serve`` and ``export`` take the file like any
+        other TF-IDF linear student.
+
+        Returns
+        -------
+        sklearn.pipeline.Pipeline
+
+        Examples
+        --------
+        >>> texts = ["a good film", "a great film", "a bad film", "an awful film"] * 50
+        >>> logits = np.array([[0, 2.0], [0, 3.0], [0, -2.0], [0, -3.0]] * 50)
+        >>> student = StreamingDistilledClassifier(n_epochs=5, batch_size=32, vocabulary_sample=100,
+        ...                                        features=TfidfFeatures(min_df=1, max_df=1.0))
+        >>> pipe = student.fit(texts, teacher_logits=logits).to_pipeline()
+        >>> bool(np.allclose(pipe.predict_proba(texts[:4]), student.predict_proba(texts[:4])))
+        True
+        """
+        from sklearn.multioutput import MultiOutputRegressor
+        from sklearn.pipeline import Pipeline
+
+        from .estimators import DistilledClassifier
+
+        check_is_fitted(self)
+        template = clone(self.estimators_[0])
+        head = DistilledClassifier(template, task=self.task_, temperature=self.temperature)
+        if self.task_ == "binary":
+            head.estimator_ = self.estimators_[0]
+        else:
+            inner = MultiOutputRegressor(clone(template))
+            inner.estimators_ = list(self.estimators_)
+            inner.n_features_in_ = self.n_features_in_
+            head.estimator_ = inner
+        head.task_ = self.task_
+        head.classes_ = self.classes_
+        head.n_features_in_ = self.n_features_in_
+        return Pipeline([("features", self.features_), ("student", head)])
+
     def decision_function(self, X) -> np.ndarray:
         """Predicted teacher logits: the margin ``(n,)`` for binary, centred logits ``(n, k)`` otherwise."""
         check_is_fitted(self)
@@ -340,6 +386,54 @@ def _shard_logits(out_dir: Path) -> dict[str, np.ndarray]:
     return logits
 
 
+def labels_manifest(labels: str | os.PathLike, data: str | os.PathLike) -> dict:
+    """The manifest of a labelled folder, once it is known to hold shards scored from ``data``.
+
+    Raises
+    ------
+    InputError
+        One line: the folder is missing, was not written by ``bert2sk label
+        --engine ray`` (no manifest, or no shards), or ``data`` is not the
+        input it was scored from (other files, or a file whose size changed
+        since a finished run).
+
+    Examples
+    --------
+    >>> labels_manifest("no-such-folder", "texts.jsonl")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bert2sk.errors.InputError: labels folder not found: no-such-folder; pass the --out folder of ...
+    """
+    import json
+
+    from ..teacher.ray_labelling import MANIFEST, list_sources
+
+    out_dir = Path(labels)
+    if not out_dir.is_dir():
+        raise InputError(f"labels folder not found: {out_dir}; pass the --out folder of `bert2sk label DATA "
+                         "--engine ray`")
+    manifest_path = out_dir / MANIFEST
+    if not manifest_path.exists():
+        raise InputError(f"{out_dir} is not a labelled folder (no {MANIFEST}); run `bert2sk label DATA --engine ray`")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        sources = list(manifest["sources"])
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"{manifest_path} is damaged (not the JSON `bert2sk label` writes); label again into a new "
+                         "folder") from None
+    if not any(out_dir.glob("part-*.parquet")):
+        raise InputError(f"{out_dir} holds no shards yet; run `bert2sk label DATA --engine ray --out {out_dir}`")
+    root, found = list_sources(data)
+    if found != sources:
+        raise InputError(f"{data} does not hold the files {out_dir} was labelled from ({', '.join(sources[:3])}"
+                         f"{', ...' if len(sources) > 3 else ''}); pass the same input")
+    for name, size, *_ in (manifest.get("finished") or {}).get("inputs") or ():
+        if (root / name).stat().st_size != size:
+            raise InputError(f"{name} has changed since {out_dir} was labelled from it (its size differs); "
+                             "pass the input it was labelled from, or label it again")
+    return manifest
+
+
 def iter_shard_batches(labels: str | os.PathLike, data: str | os.PathLike, batch_size: int = 2048,
                        segments: int = 1) -> Iterator[tuple[list[str], np.ndarray]]:
     """``(texts, logits)`` batches from a labelled output folder and its input (joined by source and row).
@@ -352,19 +446,12 @@ def iter_shard_batches(labels: str | os.PathLike, data: str | os.PathLike, batch
     the file up to its segment).
     """
     import itertools
-    import json
 
-    from ..teacher.ray_labelling import MANIFEST, _iter_records, list_sources
+    from ..teacher.ray_labelling import _iter_records, list_sources
 
     out_dir = Path(labels)
-    manifest_path = out_dir / MANIFEST
-    if not manifest_path.exists():
-        raise InputError(f"{out_dir} is not a labelled folder (no {MANIFEST}); run `bert2sk label DATA --engine ray`")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = labels_manifest(out_dir, data)
     root, sources = list_sources(data)
-    if sources != manifest["sources"]:
-        raise InputError(f"{data} does not hold the files {out_dir} was labelled from ({manifest['sources'][:3]}...); "
-                         "pass the same input")
     logits = _shard_logits(out_dir)
     segments = max(1, int(segments))
     for source in sources:
