@@ -6,7 +6,7 @@ Needs the IMDB data as JSON lines (id, rating, label 0/1/-1, text):
     python examples/imdb_study.py teacher  --data ../shared/data/imdb   # fine-tune + score all 100k reviews
     python examples/imdb_study.py students --data ../shared/data/imdb   # regimes A and B, report (regime A)
     python examples/imdb_study.py students --from-logits                # the same without the teacher model
-    python examples/imdb_study.py students --from-logits --regimes A --transformer-epochs 2   # + transformer
+    python examples/imdb_study.py students --from-logits --regimes A --transformer-epochs 1 --transformer-texts 20000
     python examples/imdb_study.py tune     --data ../shared/data/imdb   # regime A linear students, tuned on validation
 
 The teacher half stores the float16 logits of every review, keyed by split,
@@ -115,7 +115,8 @@ def _regime(regime: str) -> tuple[int | None, float]:
     return (LABELS_A, 0.0) if regime == "A" else (None, 0.5)
 
 
-def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool, transformer: bool = False) -> str:
+def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool, transformer: int = 0) -> str:
+    """The study's scenario line; ``transformer``: transfer texts the transformer student learns from (0: none)."""
     text = (f"Regime {regime}: {pool.n_labelled:,} labelled reviews; baselines learn from them, distilled "
             f"students from the teacher's scores on all {len(pool):,} train + unlabelled reviews"
             f"{f' (hard labels mixed in with alpha={alpha})' if alpha else ''}. Teacher: MiniLM-L6 fine-tuned "
@@ -124,7 +125,10 @@ def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool, transf
         text += " Rerun from the stored teacher logits (no teacher model: no embedding students, no teacher latency)."
     if transformer:
         text += (" The transformer student keeps 3 of the 6 layers of the packaged all-MiniLM-L6-v2 (0, 2, 4) with "
-                 "a new head and learns from the teacher's logits and the labels there are (alpha 0.5, T 2).")
+                 "a new head and learns from the teacher's logits and the labels there are (alpha 0.5, T 2) on "
+                 + ("every transfer text." if transformer >= len(pool) else
+                    f"a seeded sample of {transformer:,} transfer texts (its fit costs per text what the "
+                    "scikit-learn students' costs per thousand)."))
     return text
 
 
@@ -144,7 +148,8 @@ def write_report(study: Path, path: Path, teacher=None) -> Path:
 
 
 def run_students(data: Path, regimes: list[str], families: tuple[str, ...], features: tuple[str, ...],
-                 report: bool, from_logits: bool, study_dir: Path, transformer_epochs: int = 0) -> None:
+                 report: bool, from_logits: bool, study_dir: Path, transformer_epochs: int = 0,
+                 transformer_texts: int = 0) -> None:
     """Each regime: run the study, save its folder, write ``regime_<R>.csv/.md`` (and the first one's report)."""
     from bert2sk.study import run_study
 
@@ -160,13 +165,14 @@ def run_students(data: Path, regimes: list[str], families: tuple[str, ...], feat
         # stored scores carry no teacher layers to cut: start from the encoder the teacher was fine-tuned from
         features += ("transformer",)
         options["transformer"] = {"encoder": "packaged" if from_logits else None, "max_length": MAX_LENGTH,
-                                  "epochs": transformer_epochs,
+                                  "epochs": transformer_epochs, "max_texts": transformer_texts or None,
                                   "batch_size": 32, "learning_rate": 1e-4}
     OUT.mkdir(parents=True, exist_ok=True)
     for regime in regimes:
         n_labels, alpha = _regime(regime)
         pool = _pool(train, unsup, n_labels)
-        scenario = _scenario(regime, pool, alpha, from_logits, bool(transformer_epochs))
+        scenario = _scenario(regime, pool, alpha, from_logits,
+                             (transformer_texts or len(pool)) if transformer_epochs else 0)
         t0 = time.perf_counter()
         result = run_study(teacher, pool, test, families=families, features=features, alpha=alpha, options=options,
                            cache_path=cache_dir() / "logits.sqlite", title=f"IMDB regime {regime}",
@@ -252,6 +258,8 @@ def main() -> None:
                     help="students from reports/imdb/teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
     ap.add_argument("--transformer-epochs", type=int, default=0,
                     help="also distil a 3-layer transformer student from the packaged encoder (this many epochs)")
+    ap.add_argument("--transformer-texts", type=int, default=0,
+                    help="train the transformer student on a seeded sample of this many transfer texts (0: all)")
     ap.add_argument("--study-dir", type=Path, default=None,
                     help="where each regime's study folder is saved (default: ~/.cache/bert2sk/studies/imdb)")
     args = ap.parse_args()
@@ -263,7 +271,8 @@ def main() -> None:
     else:
         run_students(args.data, args.regimes.split(","), tuple(args.families.split(",")),
                      tuple(args.features.split(",")), not args.no_report, args.from_logits,
-                     args.study_dir or cache_dir() / "studies" / "imdb", args.transformer_epochs)
+                     args.study_dir or cache_dir() / "studies" / "imdb", args.transformer_epochs,
+                     args.transformer_texts)
 
 
 if __name__ == "__main__":

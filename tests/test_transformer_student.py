@@ -197,6 +197,10 @@ def test_encoder_start_needs_only_the_teachers_scores(tiny_bert, tiny_bert_multi
         TransformerStudent(layers=1).fit(texts, y, teacher_logits=z)
     with pytest.raises(InputError, match="task="):
         TransformerStudent(encoder=str(tiny_bert), task="ranking").fit(texts, y, teacher_logits=z)
+    # max_texts: a seeded sample of the transfer set (18 train + 2 held out of 20 -> 2 steps of 16, not 4)
+    small = TransformerStudent(encoder=str(tiny_bert), layers=[1], epochs=1, max_length=32, batch_size=16,
+                               dtype="fp32", max_texts=20).fit(texts, y, teacher_logits=z)
+    assert small.history_[0]["steps"] == 2 and student.history_[0]["steps"] == 4
 
 
 def test_encoder_start_joins_a_study_of_stored_scores(tiny_bert, tmp_path):

@@ -202,6 +202,10 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
     eval_fraction : float
         Share of the transfer set held out to pick the best epoch by fidelity (agreement with the
         teacher's decisions); ``0`` keeps the last epoch.
+    max_texts : int or None
+        Train on a seeded sample of at most this many transfer texts (``None``: all). A transformer
+        student costs per text what a scikit-learn student costs per thousand; on long texts this is
+        what keeps its fit within a budget.
     early_stopping_patience : int or None
     seed : int
     threads : int or None
@@ -233,7 +237,8 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
                  alpha: float = 0.5, temperature: float = 2.0, epochs: int = 2,
                  learning_rate: float = 1e-4,
                  batch_size: int = 32, max_length: int = 128, truncation: str = "head+tail", dtype: str = "auto",
-                 eval_fraction: float = 0.1, early_stopping_patience: int | None = 1, seed: int = 0,
+                 eval_fraction: float = 0.1, max_texts: int | None = None,
+                 early_stopping_patience: int | None = 1, seed: int = 0,
                  threads: int | None = None, progress: bool = False) -> None:
         self.teacher = teacher
         self.layers = layers
@@ -249,6 +254,7 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         self.truncation = truncation
         self.dtype = dtype
         self.eval_fraction = eval_fraction
+        self.max_texts = max_texts
         self.early_stopping_patience = early_stopping_patience
         self.seed = seed
         self.threads = threads
@@ -289,6 +295,9 @@ class TransformerStudent(ClassifierMixin, BaseEstimator):
         from ..teacher.model import load_tokenizer_and_model, task_from_config
 
         texts, y, z = self._check_fit_input(X, y, teacher_logits)
+        if self.max_texts is not None and len(texts) > self.max_texts:
+            keep = np.sort(np.random.default_rng(self.seed).choice(len(texts), self.max_texts, replace=False))
+            texts, y, z = [texts[i] for i in keep], y[keep], z[keep]
         seed_everything(self.seed)
         if self.encoder is not None:
             task = self.task or ("multilabel" if y.ndim == 2 else "binary" if z.shape[1] <= 2 else "multiclass")

@@ -16,6 +16,7 @@ Options (``run_study(options={"transformer": {...}})``): ``layers``,
 "packaged", to start from it instead: then stored teacher scores are enough,
 and the teacher's ONNX rows are left out when there is no teacher model),
 ``max_length`` (None: the teacher's; with stored scores and no model, 128),
+``max_texts`` (None: every transfer text; else a seeded sample of this many),
 ``epochs`` (2), ``alpha`` (0.5), ``temperature`` (2.0), ``batch_size`` (32),
 ``learning_rate`` (1e-4), ``onnx`` (True: the student's ONNX rows),
 ``teacher_onnx`` (True).
@@ -36,7 +37,8 @@ __all__ = ["TransformerKind", "OnnxSpec"]
 
 logger = logging.getLogger(__name__)
 
-_DEFAULTS = {"layers": None, "vocabulary": "teacher", "encoder": None, "max_length": None, "epochs": 2, "alpha": 0.5,
+_DEFAULTS = {"layers": None, "vocabulary": "teacher", "encoder": None, "max_length": None, "max_texts": None,
+             "epochs": 2, "alpha": 0.5,
              "temperature": 2.0, "batch_size": 32,
              "learning_rate": 1e-4, "onnx": True, "teacher_onnx": True}
 
@@ -121,7 +123,7 @@ class TransformerKind:
                 task=ctx.task if o["encoder"] is not None else None, layers=kept, vocabulary=o["vocabulary"],
                 alpha=o["alpha"], temperature=o["temperature"],
                 epochs=o["epochs"], learning_rate=o["learning_rate"], batch_size=o["batch_size"],
-                max_length=max_length, truncation=getattr(t, "truncation", "head+tail"),
+                max_length=max_length, max_texts=o["max_texts"], truncation=getattr(t, "truncation", "head+tail"),
                 dtype=getattr(t, "dtype", "auto"), seed=ctx.seed, progress=ctx.progress)
 
         student = StudentSpec("distilled", "transformer", kind, "text", make)
