@@ -70,8 +70,12 @@ def shard_times(out: Path) -> tuple[float, float, int, int]:
     return shards[0].stat().st_mtime, shards[-1].stat().st_mtime, sum(rows[1:]), sum(rows)
 
 
+LOADS: list[float] = []  # the 1-minute load average at every line that shows it
+
+
 def load_line() -> str:
     one, five, fifteen = os.getloadavg()
+    LOADS.append(one)
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min), niceness {os.nice(0)}"
 
 
@@ -116,7 +120,7 @@ def main() -> None:
         ref = label_texts(teacher, texts, None, chunk_size=512, progress=False)
         single = time.perf_counter() - start
         del teacher
-        rows = [("(a) single process, 2 threads", single, single, n / single, None, None)]
+        rows = [("(a) single process, 2 threads", single, single, n / single, None, None, None)]
         rec.say(f"(a) single process: {single:.1f} s, {n / single:.2f} docs/s   [{load_line()}]")
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -138,10 +142,13 @@ def main() -> None:
                 z = read_labels(out)["logits"]
                 agree = float((z.argmax(1) == ref.argmax(1)).mean())
                 diff = float(np.abs(z - ref).max())
-                rows.append((label, wall, wall, n / wall, steady, (agree, diff)))
+                rows.append((label, wall, wall, n / wall, steady, (agree, diff), info["rows_per_actor"]))
+                shards = list(out.glob("part-*.parquet"))
+                size = sum(f.stat().st_size for f in shards)
                 rec.say(f"{label}: {wall:.1f} s wall, {n / wall:.2f} docs/s wall, {steady:.2f} docs/s steady; "
                         f"agreement with (a) {agree:.4f}, max |logit diff| {diff:.2e}; rows per actor "
-                        f"{info['rows_per_actor']}   [{load_line()}]")
+                        f"{info['rows_per_actor']}; shards {len(shards)} files, {size / 1e3:.0f} kB, "
+                        f"{size / total:.0f} bytes a row   [{load_line()}]")
         finally:
             ray.shutdown()
 
@@ -149,15 +156,15 @@ def main() -> None:
         start = time.perf_counter()
         label_texts(teacher, texts, None, chunk_size=512, progress=False)
         again = time.perf_counter() - start
-        rows.append(("(a') single process again", again, again, n / again, None, None))
+        rows.append(("(a') single process again", again, again, n / again, None, None, None))
         rec.say(f"(a') single process again (the load may have moved): {again:.1f} s, {n / again:.2f} docs/s   "
                 f"[{load_line()}]")
         base = rows[0][3]
         rec.say("", f"{'run':34s} {'wall s':>8s} {'docs/s':>8s} {'vs (a)':>7s} {'steady docs/s':>14s} "
-                f"{'vs (a)':>7s} {'agree':>7s} {'max|dz|':>9s}")
-        for label, wall, _, rate, steady, check in rows:
+                f"{'vs (a)':>7s} {'agree':>7s} {'max|dz|':>9s}  rows per actor")
+        for label, wall, _, rate, steady, check, per_actor in rows:
             s = "" if steady is None else f"{steady:14.2f} {steady / base:7.2f}"
-            c = "" if check is None else f" {check[0]:7.4f} {check[1]:9.1e}"
+            c = "" if check is None else f" {check[0]:7.4f} {check[1]:9.1e}  {'/'.join(map(str, per_actor))}"
             rec.say(f"{label:34s} {wall:8.1f} {rate:8.2f} {rate / base:7.2f} {s:>22s}{c}")
         c = rows[2]
         rec.say("",
@@ -165,9 +172,13 @@ def main() -> None:
                 "(import torch/transformers, load the model) and the last batches' tail: the gap between wall and "
                 "steady docs/s above.",
                 f"Per core ((c) steady / 2): {c[4] / 2:.2f} docs/s at {args.max_length} tokens {args.dtype}.",
+                "Shards: parquet (zstd) with source, row, id, text_sha256 and the logits; the bytes a row above "
+                f"include each file's footer, spread over {args.batch_size} rows (the command's default batch is "
+                "512).",
                 f"at end: {load_line()}",
-                "The machine was shared with other jobs during the run: read the ratios (same run, same load), "
-                "not the absolute rates.")
+                f"1-minute load average over the run: {min(LOADS):.2f} to {max(LOADS):.2f} on {os.cpu_count()} CPUs; "
+                + ("the machine was shared with other jobs: read the ratios (same run, same load), not the absolute "
+                   "rates." if max(LOADS) > 2.5 else "a quiet machine."))
         rec.finish(args.out, args.quick)
     finally:
         shutil.rmtree(work, ignore_errors=True)
