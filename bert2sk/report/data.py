@@ -305,7 +305,7 @@ def teacher_name(source: str) -> str:
 
     Examples
     --------
-    >>> teacher_name("/srv/models/teachers/demo-minilm/"), teacher_name("org/bert-imdb")
+    >>> teacher_name("~/models/teachers/demo-minilm/"), teacher_name("org/bert-imdb")
     ('demo-minilm', 'org/bert-imdb')
     >>> teacher_name(r"C:\\Users\\me\\teacher"), teacher_name("all-MiniLM-L6-v2 (packaged)")
     ('teacher', 'all-MiniLM-L6-v2 (packaged)')
