@@ -207,29 +207,38 @@ def _own_processes(pgid: int) -> list[str]:
     return [line for line in out.splitlines() if line.split()[1] == str(pgid)]
 
 
+def _start_driver(teacher, folder, out) -> subprocess.Popen:
+    """A labelling driver in its own process group, starting its own local Ray (2 actors, slowed down)."""
+    script = textwrap.dedent(f"""
+        from bert2sk.teacher.ray_labelling import label_with_ray
+        label_with_ray({str(teacher)!r}, {str(folder)!r}, {str(out)!r}, actors=2, batch_size=16,
+                       max_length=32, dtype="fp32", progress=False, _pause=0.5)
+    """)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)  # the child must start its own Ray, not join this module's
+    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_shards(proc: subprocess.Popen, out, n: int) -> None:
+    """Until the driver has written ``n`` shards (a failure if it ends first or takes over 4 minutes)."""
+    deadline = time.monotonic() + 240
+    while len(list(out.glob("part-*.parquet"))) < n:
+        if proc.poll() is not None:
+            pytest.fail(f"the labelling subprocess ended before the signal: {proc.stderr.read()[-2000:]!r}")
+        if time.monotonic() > deadline:
+            pytest.fail("no shard written within 4 minutes")
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_has_every_row_once(ray_session, tiny_bert, corpus, reference, tmp_path):
     """A real driver with its own local Ray, SIGKILLed (whole process group) after its first shards."""
     folder, texts = corpus
     out = tmp_path / "out"
-    script = textwrap.dedent(f"""
-        from bert2sk.teacher.ray_labelling import label_with_ray
-        label_with_ray({str(tiny_bert)!r}, {str(folder)!r}, {str(out)!r}, actors=2, batch_size=16,
-                       max_length=32, dtype="fp32", progress=False, _pause=0.5)
-    """)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    for var in ("RAY_ADDRESS",):  # the child must start its own Ray, not join this module's
-        env.pop(var, None)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
+    proc = _start_driver(tiny_bert, folder, out)
     try:
-        while len(list(out.glob("part-*.parquet"))) < 3:
-            if proc.poll() is not None:
-                pytest.fail(f"the labelling subprocess ended before it was killed: {proc.stderr.read()[-2000:]!r}")
-            if time.monotonic() > deadline:
-                pytest.fail("no shard written within 4 minutes")
-            time.sleep(0.2)
+        _wait_for_shards(proc, out, 3)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
@@ -297,24 +306,10 @@ def test_sigterm_shuts_ray_down_then_rerun_has_every_row_once(ray_session, tiny_
     """
     folder, texts = corpus
     out = tmp_path / "out"
-    script = textwrap.dedent(f"""
-        from bert2sk.teacher.ray_labelling import label_with_ray
-        label_with_ray({str(tiny_bert)!r}, {str(folder)!r}, {str(out)!r}, actors=2, batch_size=16,
-                       max_length=32, dtype="fp32", progress=False, _pause=0.5)
-    """)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)  # the child must start its own Ray, not join this module's
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = _start_driver(tiny_bert, folder, out)
     tree: dict[int, int] = {}
     try:
-        deadline = time.monotonic() + 240
-        while not list(out.glob("part-*.parquet")):
-            if proc.poll() is not None:
-                pytest.fail(f"the labelling subprocess ended before the signal: {proc.stderr.read()[-2000:]!r}")
-            if time.monotonic() > deadline:
-                pytest.fail("no shard written within 4 minutes")
-            time.sleep(0.2)
+        _wait_for_shards(proc, out, 1)
         tree = _descendants(proc.pid)  # Ray's processes are all up once an actor has written a shard
         assert len(tree) > 3, "the driver should have started Ray's processes"
         proc.send_signal(signal.SIGTERM)  # the driver only, as a service manager or `kill` would
