@@ -1,6 +1,8 @@
 """CLINC150 (150 intents + out-of-scope): teacher, baselines and distilled students, measured.
 
     python examples/clinc150_study.py --data ../shared/data/clinc150/data_oos_plus.json --report
+    python examples/clinc150_study.py teacher  # fine-tune (or reuse) the teacher, store its logits, stop there
+    python examples/clinc150_study.py --off-domain 15000 --report   # + 15,000 teacher-scored GoEmotions comments
     python examples/clinc150_study.py --tune   # TF-IDF linear students tuned on the validation split
     python examples/clinc150_study.py students --from-logits [--labels 1510] [--report]   # no teacher model
 
@@ -201,9 +203,17 @@ def run_from_logits(data: Path, labels: int | None, report: bool, study_dir: Pat
                      explain_class="oos")
 
 
-def run_with_teacher(args: argparse.Namespace) -> None:
-    """Fine-tune (or reuse) the teacher, store its logits and run every student family on TF-IDF and embeddings."""
-    from bert2sk.study import run_study
+def off_domain_texts(folder: Path, n: int, seed: int = SEED) -> list[str]:
+    """``n`` GoEmotions train comments, a seeded sample: text no CLINC intent is about, for the teacher to score."""
+    from bert2sk.data import load_goemotions
+
+    texts = load_goemotions(folder, "train").texts
+    rng = np.random.default_rng(seed)
+    return [texts[i] for i in sorted(rng.choice(len(texts), size=min(n, len(texts)), replace=False))]
+
+
+def train_and_score(args: argparse.Namespace):
+    """Fine-tune (or reuse) the teacher and store its logits of every split in ``OUT``."""
     from bert2sk.teacher import Teacher, TrainingArguments, label_texts, save_logits, train_teacher
 
     train, val, test = (load_clinc150(args.data, s) for s in ("train", "val", "test"))
@@ -220,9 +230,25 @@ def run_with_teacher(args: argparse.Namespace) -> None:
                          "fingerprint": teacher.fingerprint, "max_length": MAX_LENGTH, "history": res.history,
                          "train_seconds": res.seconds,
                          "test_accuracy": float((z["test"].argmax(1) == test.labels).mean())})
+    logger.info("teacher %s: test accuracy %.4f", teacher.fingerprint, (z["test"].argmax(1) == test.labels).mean())
+    return teacher, res, z, cache, (train, val, test)
+
+
+def run_with_teacher(args: argparse.Namespace) -> None:
+    """Fine-tune (or reuse) the teacher, store its logits and run every student family on TF-IDF and embeddings."""
+    from bert2sk.data import Corpus
+    from bert2sk.study import run_study
+
+    teacher, res, z, cache, (train, val, test) = train_and_score(args)
     suffix, study_train = ("", train)
     if args.labels:
         suffix, study_train = f"_labels{args.labels}", train.keep_labels(args.labels, seed=SEED)
+    if args.off_domain:
+        # unlabelled rows: the baselines never see them, every distilled student learns the teacher's view of them
+        extra = off_domain_texts(args.off_domain_folder, args.off_domain)
+        study_train = Corpus(study_train.texts + extra,
+                             np.concatenate([study_train.labels, np.full(len(extra), -1)]),
+                             study_train.label_names, study_train.task, name="clinc150-train+off-domain")
     t1 = time.perf_counter()
     # A linear SVM on dense 384-d embeddings with 151 outputs costs 10+ minutes per student here (151
     # one-vs-rest problems over ~10 soft-target copies per query) for no gain over logistic regression.
@@ -256,8 +282,9 @@ def run_with_teacher(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("half", nargs="?", choices=("all", "students"), default="all",
-                    help="all (default): teacher and students; students: only the students (needs --from-logits)")
+    ap.add_argument("half", nargs="?", choices=("all", "teacher", "students"), default="all",
+                    help="all (default): teacher and students; teacher: fine-tune, score and store the logits only; "
+                         "students: only the students (needs --from-logits)")
     ap.add_argument("--data", type=Path, default=Path("../shared/data/clinc150/data_oos_plus.json"))
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--report", action="store_true", help="also write report.html (10 queries)")
@@ -274,12 +301,18 @@ def main() -> None:
     ap.add_argument("--student-epochs", type=int, default=3, help="transformer student: training epochs")
     ap.add_argument("--student-vocabulary", choices=("teacher", "transfer"), default="transfer",
                     help="transformer student: keep the teacher's word pieces, or only those the transfer set uses")
+    ap.add_argument("--off-domain", type=int, default=0, metavar="N",
+                    help="add N off-domain texts (GoEmotions comments, seeded sample) the teacher scores to the "
+                         "distilled students' transfer set")
+    ap.add_argument("--off-domain-folder", type=Path, default=Path("../shared/data/goemotions"))
     ap.add_argument("--study-dir", type=Path, default=None,
                     help="where the study folder is saved (default: ~/.cache/bert2sk/studies/clinc150)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if args.tune:
         run_tuning(args.data)
+    elif args.half == "teacher":
+        train_and_score(args)
     elif args.half == "students" or args.from_logits:
         if not args.from_logits:
             ap.error("students needs --from-logits (the teacher path runs without the 'students' word)")

@@ -1,14 +1,20 @@
 """CLINC150: transformer-student settings compared on the validation split (never on test).
 
     python examples/clinc150_transformer_settings.py [--variants L3-transfer,L3-teacher,L4-teacher,L3-teacher-aug1]
+    python examples/clinc150_transformer_settings.py --variants tfidf,tfidf-off15000,L3-teacher-off15000 \
+        --out OFF_DOMAIN.md
 
 Needs the CLINC150 teacher fine-tuned by ``examples/clinc150_study.py`` (in the
 bert2sk cache) and its stored logits in ``reports/clinc150``. Each variant is a
 :class:`bert2sk.TransformerStudent` distilled on the 15,250 train queries (plus,
-for ``-augN``, N teacher-scored augmentations per query after Tang et al.) and
-measured on the 3,100 validation queries: accuracy, fidelity, and both on the
-out-of-scope queries, which is where students part from the teacher. Writes
-``reports/clinc150/TRANSFORMER_SETTINGS.md``.
+for ``-augN``, N teacher-scored augmentations per query after Tang et al.; for
+``-offN``, N off-domain texts the teacher scores: GoEmotions' Reddit comments,
+a seeded sample, as unlabelled rows) and measured on the 3,100 validation
+queries: accuracy, fidelity, and both on the out-of-scope queries, which is
+where students part from the teacher. ``tfidf[-offN]`` is the study's distilled
+linear TF-IDF student (ridge on the logits) on the same transfer set: what the
+off-domain texts buy a fast student. Writes ``reports/clinc150/TRANSFORMER_SETTINGS.md``
+(or ``--out``).
 """
 
 from __future__ import annotations
@@ -25,15 +31,19 @@ from bert2sk.data import load_clinc150
 from bert2sk.demo import cache_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from clinc150_study import MAX_LENGTH, OUT, SEED  # noqa: E402
+from clinc150_study import MAX_LENGTH, OUT, SEED, off_domain_texts  # noqa: E402
 
 VARIANTS = ("L3-transfer", "L3-teacher", "L4-teacher", "L3-teacher-aug1")
 
 
-def _parse(variant: str) -> tuple[int, str, int]:
+def _parse(variant: str) -> tuple[int, str, int, int]:
+    """(layers, vocabulary, augmentations per query, off-domain texts) of a variant name; layers 0: TF-IDF."""
     parts = variant.split("-")
-    aug = int(parts[2][3:]) if len(parts) > 2 else 0
-    return int(parts[0][1:]), parts[1], aug
+    layers, vocabulary = (0, "tfidf") if parts[0] == "tfidf" else (int(parts[0][1:]), parts[1])
+    rest = parts[1:] if parts[0] == "tfidf" else parts[2:]
+    aug = sum(int(p[3:]) for p in rest if p.startswith("aug"))
+    off = sum(int(p[3:]) for p in rest if p.startswith("off"))
+    return layers, vocabulary, aug, off
 
 
 def main() -> None:
@@ -41,9 +51,17 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/clinc150/data_oos_plus.json"))
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--off-domain", type=Path, default=Path("../shared/data/goemotions"),
+                    help="GoEmotions folder whose train comments the -offN variants sample")
+    ap.add_argument("--out", default="TRANSFORMER_SETTINGS.md", help="file name in reports/clinc150/")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from bert2sk.features import augment_texts
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+
+    from bert2sk.bench import serialized_size
+    from bert2sk.features import TfidfFeatures, augment_texts
+    from bert2sk.students import DistilledClassifier
     from bert2sk.students.transformer import TransformerStudent
     from bert2sk.teacher import Teacher, label_texts, load_logits
 
@@ -56,39 +74,48 @@ def main() -> None:
     t_val = z_val.argmax(1)
     rows = []
     for variant in args.variants.split(","):
-        layers, vocabulary, aug = _parse(variant)
+        layers, vocabulary, aug, off = _parse(variant)
         texts, logits = list(train.texts), z["train"].astype(np.float32)
         labels = train.labels.copy()
-        if aug:
-            extra = augment_texts(texts, n_per_text=aug, seed=SEED)
+        extra = augment_texts(texts, n_per_text=aug, seed=SEED) if aug else []
+        extra += off_domain_texts(args.off_domain, off) if off else []
+        if extra:
             extra_z = label_texts(teacher, extra, cache_dir() / "logits.sqlite", progress=False)
             texts, logits = texts + extra, np.vstack([logits, extra_z])
             labels = np.concatenate([labels, -np.ones(len(extra), dtype=labels.dtype)])
         t0 = time.perf_counter()
-        student = TransformerStudent(teacher=str(teacher_dir), layers=layers, vocabulary=vocabulary,
-                                     epochs=args.epochs, max_length=MAX_LENGTH, seed=SEED)
-        student.fit(texts, labels, teacher_logits=logits)
+        if layers:
+            student = TransformerStudent(teacher=str(teacher_dir), layers=layers, vocabulary=vocabulary,
+                                         epochs=args.epochs, max_length=MAX_LENGTH, seed=SEED)
+            student.fit(texts, labels, teacher_logits=logits)
+            pieces, mb, epochs = student.vocabulary_size_, student.size_bytes_ / 1e6, len(student.history_)
+        else:
+            student = make_pipeline(TfidfFeatures(), DistilledClassifier(Ridge(alpha=1.0)))
+            student.fit(texts, labels, distilledclassifier__teacher_logits=logits)
+            pieces, mb, epochs = 0, serialized_size(student) / 1e6, 0
         pred = student.predict(val.texts)
         rows.append({"variant": variant, "layers": layers, "vocabulary": vocabulary, "aug": aug,
-                     "transfer": len(texts), "pieces": student.vocabulary_size_, "mb": student.size_bytes_ / 1e6,
+                     "transfer": len(texts), "pieces": pieces, "mb": mb,
                      "acc": float((pred == val.labels).mean()), "fid": float((pred == t_val).mean()),
                      "oos_recall": float((pred[oos] == val.labels[oos]).mean()),
-                     "oos_fid": float((pred[oos] == t_val[oos]).mean()), "epochs": len(student.history_),
+                     "oos_fid": float((pred[oos] == t_val[oos]).mean()), "epochs": epochs,
                      "minutes": (time.perf_counter() - t0) / 60})
         logging.info("%s", rows[-1])
     t_acc = float((t_val == val.labels).mean())
     t_oos = float((t_val[oos] == val.labels[oos]).mean())
-    lines = [f"Produced by `python examples/clinc150_transformer_settings.py --variants {args.variants}` "
+    out = f" --out {args.out}" if args.out != "TRANSFORMER_SETTINGS.md" else ""
+    lines = [f"Produced by `python examples/clinc150_transformer_settings.py --variants {args.variants}{out}` "
              f"({args.epochs} epochs at most, best epoch by fidelity on a 10% slice of the transfer set; 2 CPU cores "
              f"shared with other jobs). Validation split: 3,100 queries, {int(oos.sum())} out of scope. Teacher: "
              f"accuracy {t_acc:.4f}, OOS recall {t_oos:.4f}.", "",
              "| variant | layers | word pieces | transfer texts | size MB (fp32) | val accuracy | val fidelity | "
              "OOS recall | OOS fidelity | epochs run | fit min |", "|---|" + "---:|" * 10]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['layers']} | {r['pieces']:,} | {r['transfer']:,} | {r['mb']:.1f} | "
+        pieces = f"{r['pieces']:,}" if r["pieces"] else "—"
+        lines.append(f"| {r['variant']} | {r['layers'] or '—'} | {pieces} | {r['transfer']:,} | {r['mb']:.1f} | "
                      f"{r['acc']:.4f} | {r['fid']:.4f} | {r['oos_recall']:.4f} | {r['oos_fid']:.4f} | "
                      f"{r['epochs']} | {r['minutes']:.1f} |")
-    (OUT / "TRANSFORMER_SETTINGS.md").write_text("\n".join(lines) + "\n")
+    (OUT / args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

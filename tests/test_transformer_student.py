@@ -229,3 +229,27 @@ def test_encoder_start_joins_a_study_of_stored_scores(tiny_bert, tmp_path):
     again = load_study(res.save(tmp_path / "study"))
     np.testing.assert_allclose(again.models[row].proba, res.models[row].proba, atol=1e-6)
     assert "encoder start" in write_report(again, tmp_path / "r.html", n_docs=2, teacher_docs=0).read_text()
+
+
+def test_students_of_several_depths_share_one_study(tiny_bert):
+    """``students``: one transformer student per override, every other option shared, one frontier."""
+    from bert2sk.data import Corpus
+    from bert2sk.study import run_study
+
+    teacher = Teacher.from_pretrained(tiny_bert, progress=False, max_length=32, dtype="fp32")
+    texts, y = sentiment_texts(80)
+    train = Corpus(texts[:60], y[:60], teacher.label_names, "binary")
+    test = Corpus(texts[60:], y[60:], teacher.label_names, "binary")
+    shared = {"epochs": 1, "max_length": 32, "onnx": False, "teacher_onnx": False}
+    res = run_study(teacher, train, test, features=("transformer",), latency_runs=2, progress=False,
+                    options={"transformer": {**shared, "students": [{"layers": 2}, {"layers": [1]}]}})
+    rows = [n for n in res.table.index if "transformer" in n]
+    assert rows == ["distilled · transformer · text · kd 2/2 layers", "distilled · transformer · text · kd 1/2 layers"]
+    assert [res.models[r].student.layers_ for r in rows] == [[0, 1], [1]]
+    assert np.isfinite(res.table.loc[rows, "fidelity"]).all()
+    for bad, match in (([{"layers": 1}, {"layers": 1}], "share a name"), ({"layers": 1}, "list of dicts"),
+                       ([{"layer": 1}], "unknown transformer student options"),
+                       ([{"layers": 1, "teacher_onnx": True}], "whole study")):
+        with pytest.raises(InputError, match=match):
+            run_study(teacher, train, test, features=("transformer",), progress=False,
+                      options={"transformer": {**shared, "students": bad}})

@@ -19,7 +19,9 @@ and the teacher's ONNX rows are left out when there is no teacher model),
 ``max_texts`` (None: every transfer text; else a seeded sample of this many),
 ``epochs`` (2), ``alpha`` (0.5), ``temperature`` (2.0), ``batch_size`` (32),
 ``learning_rate`` (1e-4), ``onnx`` (True: the student's ONNX rows),
-``teacher_onnx`` (True).
+``teacher_onnx`` (True), and ``students``: a list of overrides, one transformer
+student each (e.g. ``[{"layers": 3}, {"layers": 1}]``), so students of several
+depths land on the one frontier; every other option is shared by all of them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _DEFAULTS = {"layers": None, "vocabulary": "teacher", "encoder": None, "max_leng
              "epochs": 2, "alpha": 0.5,
              "temperature": 2.0, "batch_size": 32,
              "learning_rate": 1e-4, "onnx": True, "teacher_onnx": True}
+_SHARED_ONLY = ("teacher_onnx",)
 
 
 def _onnx_available() -> bool:
@@ -86,24 +89,61 @@ class TransformerKind:
     @staticmethod
     def needs_model_with(options: dict[str, Any]) -> bool:
         """Cut from the teacher: its model; started from a pretrained encoder: only its scores."""
-        return options.get("encoder") is None
+        variants = options.get("students") or [{}]
+        if not isinstance(variants, (list, tuple)) or not all(isinstance(v, dict) for v in variants):
+            variants = [{}]  # malformed: specs() names the problem once the study reaches this kind
+        return any({**options, **v}.get("encoder") is None for v in variants)
 
     def featurize(self, ctx: StudyContext) -> FeatureSet:
         dev = ctx.dev.texts if ctx.tune else None
         return FeatureSet(None, list(ctx.train.texts), list(ctx.test.texts), dev)
 
-    def _settings(self, ctx: StudyContext) -> dict[str, Any]:
-        unknown = set(ctx.options.get(self.name, {})) - set(_DEFAULTS)
-        if unknown:
-            from ..errors import InputError
+    def _settings(self, ctx: StudyContext) -> list[dict[str, Any]]:
+        """One settings dict per transformer student (``students`` overrides, or the shared options alone)."""
+        from ..errors import InputError
 
-            raise InputError(f"unknown transformer student options {sorted(unknown)}; choose from {sorted(_DEFAULTS)}")
-        return {**_DEFAULTS, **ctx.options.get(self.name, {})}
+        shared = dict(ctx.options.get(self.name, {}))
+        variants = shared.pop("students", None) or [{}]
+        if not isinstance(variants, (list, tuple)) or not all(isinstance(v, dict) for v in variants):
+            raise InputError("the transformer option 'students' is a list of dicts of options, one per student, "
+                             "e.g. [{'layers': 3}, {'layers': 1}]")
+        out = []
+        for v in variants:
+            unknown = (set(shared) | set(v)) - set(_DEFAULTS)
+            if unknown:
+                raise InputError(f"unknown transformer student options {sorted(unknown)}; choose from "
+                                 f"{sorted(_DEFAULTS) + ['students']}")
+            per_student = sorted(set(v) & set(_SHARED_ONLY))
+            if per_student:
+                raise InputError(f"{per_student} apply to the whole study: set them beside 'students', not in it")
+            out.append({**_DEFAULTS, **shared, **v})
+        return out
 
     def specs(self, ctx: StudyContext) -> list[StudentSpec]:
+        settings = self._settings(ctx)
+        out: list[StudentSpec] = []
+        for o in settings:
+            out += self._student_specs(ctx, o)
+        names = [s.name for s in out]
+        if len(set(names)) < len(names):
+            from ..errors import InputError
+
+            raise InputError(f"two transformer students would share a name ({names}); give them different "
+                             "layers, vocabulary or encoder")
+        if any(o["onnx"] or o["teacher_onnx"] for o in settings) and not _onnx_available():
+            return out
+        has_model = getattr(ctx.teacher, "can_score_new_text", True)
+        for int8 in (False, True) if settings[0]["teacher_onnx"] and has_model else ():
+            precision = "onnx int8" if int8 else "onnx fp32"
+            out.append(OnnxSpec("teacher", "transformer", precision, "text", label=f"teacher · {precision}",
+                                source="teacher", int8=int8))
+        return out
+
+    @staticmethod
+    def _student_specs(ctx: StudyContext, o: dict[str, Any]) -> list[StudentSpec]:
+        """One transformer student and, when ONNX Runtime is installed and ``onnx`` is on, its two ONNX rows."""
         from ..students.transformer import TransformerStudent, pick_layers, start_point
 
-        o = self._settings(ctx)
         t = ctx.teacher
         has_model = getattr(t, "can_score_new_text", True)
         if o["encoder"] is None:
@@ -135,10 +175,6 @@ class TransformerKind:
             precision = "onnx int8" if int8 else "onnx fp32"
             out.append(OnnxSpec("distilled", "transformer", f"{kind} · {precision}", "text",
                                 label=f"{student.name} · {precision}", source=student.name, int8=int8))
-        for int8 in (False, True) if o["teacher_onnx"] and has_model else ():
-            precision = "onnx int8" if int8 else "onnx fp32"
-            out.append(OnnxSpec("teacher", "transformer", precision, "text", label=f"teacher · {precision}",
-                                source="teacher", int8=int8))
         return out
 
 
