@@ -105,8 +105,8 @@ def main() -> None:
     t_oos = float((t_val[oos] == val.labels[oos]).mean())
     out = f" --out {args.out}" if args.out != "TRANSFORMER_SETTINGS.md" else ""
     lines = [f"Produced by `python examples/clinc150_transformer_settings.py --variants {args.variants}{out}` "
-             f"({args.epochs} epochs at most, best epoch by fidelity on a 10% slice of the transfer set; 2 CPU cores "
-             f"shared with other jobs). Validation split: 3,100 queries, {int(oos.sum())} out of scope. Teacher: "
+             f"({args.epochs} epochs at most, best epoch by fidelity on a 10% slice of the transfer set; 2 CPU cores)"
+             f". Validation split: 3,100 queries, {int(oos.sum())} out of scope. Teacher: "
              f"accuracy {t_acc:.4f}, OOS recall {t_oos:.4f}.", "",
              "| variant | layers | word pieces | transfer texts | size MB (fp32) | val accuracy | val fidelity | "
              "OOS recall | OOS fidelity | epochs run | fit min |", "|---|" + "---:|" * 10]
