@@ -11,9 +11,11 @@ for ``-augN``, N teacher-scored augmentations per query after Tang et al.; for
 ``-offN``, N off-domain texts the teacher scores: GoEmotions' Reddit comments,
 a seeded sample, as unlabelled rows) and measured on the 3,100 validation
 queries: accuracy, fidelity, and both on the out-of-scope queries, which is
-where students part from the teacher. ``tfidf[-offN]`` is the study's distilled
-linear TF-IDF student (ridge on the logits) on the same transfer set: what the
-off-domain texts buy a fast student. Writes ``reports/clinc150/TRANSFORMER_SETTINGS.md``
+where students part from the teacher. ``tfidf[-offN]``, ``soft[-offN]`` and
+``static[-offN]`` are the study's distilled linear students on the same transfer
+set: ridge on the logits over TF-IDF, soft-target logistic regression over
+TF-IDF, ridge over the tuned static table. They show what the off-domain texts
+buy a fast student. Writes ``reports/clinc150/TRANSFORMER_SETTINGS.md``
 (or ``--out``).
 """
 
@@ -37,10 +39,11 @@ VARIANTS = ("L3-transfer", "L3-teacher", "L4-teacher", "L3-teacher-aug1")
 
 
 def _parse(variant: str) -> tuple[int, str, int, int]:
-    """(layers, vocabulary, augmentations per query, off-domain texts) of a variant name; layers 0: TF-IDF."""
+    """(layers, vocabulary, augmentations per query, off-domain texts) of a variant; layers 0: tfidf or static."""
     parts = variant.split("-")
-    layers, vocabulary = (0, "tfidf") if parts[0] == "tfidf" else (int(parts[0][1:]), parts[1])
-    rest = parts[1:] if parts[0] == "tfidf" else parts[2:]
+    fast = parts[0] in ("tfidf", "soft", "static")
+    layers, vocabulary = (0, parts[0]) if fast else (int(parts[0][1:]), parts[1])
+    rest = parts[1:] if fast else parts[2:]
     aug = sum(int(p[3:]) for p in rest if p.startswith("aug"))
     off = sum(int(p[3:]) for p in rest if p.startswith("off"))
     return layers, vocabulary, aug, off
@@ -66,12 +69,12 @@ def main() -> None:
                     help="also score the test split once per variant (for settings already chosen on validation)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    from sklearn.linear_model import Ridge
+    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
 
     from bert2sk.bench import serialized_size
-    from bert2sk.features import TfidfFeatures, augment_texts
-    from bert2sk.students import DistilledClassifier
+    from bert2sk.features import StaticFeatures, TfidfFeatures, augment_texts
+    from bert2sk.students import DistilledClassifier, SoftTargetClassifier
     from bert2sk.students.transformer import TransformerStudent
     from bert2sk.teacher import Teacher, label_texts, load_logits
 
@@ -98,10 +101,18 @@ def main() -> None:
                                          epochs=args.epochs, max_length=MAX_LENGTH, seed=SEED)
             student.fit(texts, labels, teacher_logits=logits)
             pieces, mb, epochs = student.vocabulary_size_, student.size_bytes_ / 1e6, len(student.history_)
-        else:
-            student = make_pipeline(TfidfFeatures(), DistilledClassifier(Ridge(alpha=1.0)))
-            student.fit(texts, labels, distilledclassifier__teacher_logits=logits)
+        elif vocabulary in ("tfidf", "soft"):
+            head = (DistilledClassifier(Ridge(alpha=1.0)) if vocabulary == "tfidf" else
+                    SoftTargetClassifier(LogisticRegression(C=10.0, max_iter=2000)))
+            student = make_pipeline(TfidfFeatures(), head)
+            student.fit(texts, labels, **{f"{type(head).__name__.lower()}__teacher_logits": logits})
             pieces, mb, epochs = 0, serialized_size(student) / 1e6, 0
+        else:  # the study's static-tuned features (table fine-tuned on these logits) and its ridge head
+            table = StaticFeatures(str(teacher_dir), tune_epochs=2, random_state=SEED, progress=False)
+            table.fit(texts, teacher_logits=logits, task="multiclass")
+            head = DistilledClassifier(Ridge(alpha=10.0)).fit(table.transform(texts), labels, teacher_logits=logits)
+            student = make_pipeline(table, head)  # both fitted: refitting the table would drop its tuning
+            pieces, mb, epochs = 0, serialized_size(student) / 1e6, 2
         rows.append({"variant": variant, "layers": layers, "vocabulary": vocabulary, "aug": aug,
                      "transfer": len(texts), "pieces": pieces, "mb": mb, "epochs": epochs,
                      "minutes": (time.perf_counter() - t0) / 60, **_scores(student.predict(val.texts), val, t_val)})
