@@ -70,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import Pipeline
 
     from bert2sk.bench import serialized_size
     from bert2sk.features import StaticFeatures, TfidfFeatures, augment_texts
@@ -104,14 +104,15 @@ def main() -> None:
         elif vocabulary in ("tfidf", "soft"):
             head = (DistilledClassifier(Ridge(alpha=1.0)) if vocabulary == "tfidf" else
                     SoftTargetClassifier(LogisticRegression(C=10.0, max_iter=2000)))
-            student = make_pipeline(TfidfFeatures(), head)
-            student.fit(texts, labels, **{f"{type(head).__name__.lower()}__teacher_logits": logits})
+            student = Pipeline([("features", TfidfFeatures()), ("head", head)])
+            student.fit(texts, labels, head__teacher_logits=logits)
             pieces, mb, epochs = 0, serialized_size(student) / 1e6, 0
         else:  # the study's static-tuned features (table fine-tuned on these logits) and its ridge head
             table = StaticFeatures(str(teacher_dir), tune_epochs=2, random_state=SEED, progress=False)
             table.fit(texts, teacher_logits=logits, task="multiclass")
             head = DistilledClassifier(Ridge(alpha=10.0)).fit(table.transform(texts), labels, teacher_logits=logits)
-            student = make_pipeline(table, head)  # both fitted: refitting the table would drop its tuning
+            # both steps fitted already: refitting the table would drop its tuning
+            student = Pipeline([("features", table), ("head", head)])
             pieces, mb, epochs = 0, serialized_size(student) / 1e6, 2
         rows.append({"variant": variant, "layers": layers, "vocabulary": vocabulary, "aug": aug,
                      "transfer": len(texts), "pieces": pieces, "mb": mb, "epochs": epochs,
