@@ -7,6 +7,8 @@ Needs the IMDB data as JSON lines (id, rating, label 0/1/-1, text):
     python examples/imdb_study.py students --data ../shared/data/imdb   # regimes A and B, report (regime A)
     python examples/imdb_study.py students --from-logits                # the same without the teacher model
     python examples/imdb_study.py students --from-logits --regimes A --transformer-epochs 1 --transformer-texts 20000
+    python examples/imdb_study.py students --from-logits --regimes A --transformer-epochs 1 \
+        --transformer-layers 3,1 --transformer-texts 0,20000   # two students: all transfer texts / 20k
     python examples/imdb_study.py tune     --data ../shared/data/imdb   # regime A linear students, tuned on validation
 
 The teacher half stores the float16 logits of every review, keyed by split,
@@ -115,19 +117,23 @@ def _regime(regime: str) -> tuple[int | None, float]:
     return (LABELS_A, 0.0) if regime == "A" else (None, 0.5)
 
 
-def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool, transformer: int = 0) -> str:
-    """The study's scenario line; ``transformer``: transfer texts the transformer student learns from (0: none)."""
+def _scenario(regime: str, pool: Corpus, alpha: float, from_logits: bool,
+              transformer: tuple[tuple[int, int], ...] = ()) -> str:
+    """The study's scenario line; ``transformer``: (layers, transfer texts) of each transformer student."""
     text = (f"Regime {regime}: {pool.n_labelled:,} labelled reviews; baselines learn from them, distilled "
             f"students from the teacher's scores on all {len(pool):,} train + unlabelled reviews"
             f"{f' (hard labels mixed in with alpha={alpha})' if alpha else ''}. Teacher: MiniLM-L6 fine-tuned "
             f"on {TEACHER_LABELS:,} IMDB train reviews at {MAX_LENGTH} tokens. Test: all 25,000 test reviews.")
     if from_logits:
         text += " Rerun from the stored teacher logits (no teacher model: no embedding students, no teacher latency)."
-    if transformer:
-        text += (" The transformer student keeps 3 of the 6 layers of the packaged all-MiniLM-L6-v2 (0, 2, 4) with "
-                 "a new head and learns from the teacher's logits and the labels there are (alpha 0.5, T 2) on "
-                 + ("every transfer text." if transformer >= len(pool) else
-                    f"a seeded sample of {transformer:,} transfer texts (its fit costs per text what the "
+    from bert2sk.students.transformer import pick_layers
+
+    for layers, n_texts in transformer:
+        kept = ", ".join(str(i) for i in pick_layers(6, layers))
+        text += (f" A transformer student keeps {layers} of the 6 layers of the packaged all-MiniLM-L6-v2 ({kept}) "
+                 "with a new head and learns from the teacher's logits and the labels there are (alpha 0.5, T 2) on "
+                 + ("every transfer text." if n_texts >= len(pool) else
+                    f"a seeded sample of {n_texts:,} transfer texts (its fit costs per text what the "
                     "scikit-learn students' costs per thousand)."))
     return text
 
@@ -149,7 +155,7 @@ def write_report(study: Path, path: Path, teacher=None) -> Path:
 
 def run_students(data: Path, regimes: list[str], families: tuple[str, ...], features: tuple[str, ...],
                  report: bool, from_logits: bool, study_dir: Path, transformer_epochs: int = 0,
-                 transformer_texts: int = 0) -> None:
+                 transformer_layers: tuple[int, ...] = (3,), transformer_texts: tuple[int, ...] = (0,)) -> None:
     """Each regime: run the study, save its folder, write ``regime_<R>.csv/.md`` (and the first one's report)."""
     from bert2sk.study import run_study
 
@@ -161,18 +167,25 @@ def run_students(data: Path, regimes: list[str], families: tuple[str, ...], feat
 
         teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=32)
     options = {}
+    if len(transformer_texts) == 1:
+        transformer_texts = transformer_texts * len(transformer_layers)
+    if len(transformer_texts) != len(transformer_layers):
+        raise SystemExit(f"--transformer-texts gives {len(transformer_texts)} sample sizes for "
+                         f"{len(transformer_layers)} students (--transformer-layers): give one, or one per student")
     if transformer_epochs:
         # stored scores carry no teacher layers to cut: start from the encoder the teacher was fine-tuned from
         features += ("transformer",)
         options["transformer"] = {"encoder": "packaged" if from_logits else None, "max_length": MAX_LENGTH,
-                                  "epochs": transformer_epochs, "max_texts": transformer_texts or None,
-                                  "batch_size": 32, "learning_rate": 1e-4}
+                                  "epochs": transformer_epochs, "batch_size": 32, "learning_rate": 1e-4,
+                                  "students": [{"layers": n, "max_texts": k or None}
+                                               for n, k in zip(transformer_layers, transformer_texts, strict=True)]}
     OUT.mkdir(parents=True, exist_ok=True)
     for regime in regimes:
         n_labels, alpha = _regime(regime)
         pool = _pool(train, unsup, n_labels)
+        students = zip(transformer_layers, transformer_texts, strict=True)
         scenario = _scenario(regime, pool, alpha, from_logits,
-                             (transformer_texts or len(pool)) if transformer_epochs else 0)
+                             tuple((n, k or len(pool)) for n, k in students) if transformer_epochs else ())
         t0 = time.perf_counter()
         result = run_study(teacher, pool, test, families=families, features=features, alpha=alpha, options=options,
                            cache_path=cache_dir() / "logits.sqlite", title=f"IMDB regime {regime}",
@@ -245,6 +258,14 @@ def run_tuning(data: Path) -> None:
     print("\n".join(lines))
 
 
+def _ints(value: str) -> tuple[int, ...]:
+    """``"3,1"`` -> ``(3, 1)``, for the options that take one number per transformer student."""
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, e.g. 3,1; got {value!r}") from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("half", choices=["teacher", "students", "tune"])
@@ -258,8 +279,11 @@ def main() -> None:
                     help="students from reports/imdb/teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
     ap.add_argument("--transformer-epochs", type=int, default=0,
                     help="also distil a 3-layer transformer student from the packaged encoder (this many epochs)")
-    ap.add_argument("--transformer-texts", type=int, default=0,
-                    help="train the transformer student on a seeded sample of this many transfer texts (0: all)")
+    ap.add_argument("--transformer-layers", type=_ints, default=(3,),
+                    help="comma-separated layer counts, one transformer student each (default 3; e.g. 3,1)")
+    ap.add_argument("--transformer-texts", type=_ints, default=(0,),
+                    help="train each transformer student on a seeded sample of this many transfer texts (0: all); "
+                         "one number for all students or one per --transformer-layers entry")
     ap.add_argument("--study-dir", type=Path, default=None,
                     help="where each regime's study folder is saved (default: ~/.cache/bert2sk/studies/imdb)")
     args = ap.parse_args()
@@ -272,7 +296,7 @@ def main() -> None:
         run_students(args.data, args.regimes.split(","), tuple(args.families.split(",")),
                      tuple(args.features.split(",")), not args.no_report, args.from_logits,
                      args.study_dir or cache_dir() / "studies" / "imdb", args.transformer_epochs,
-                     args.transformer_texts)
+                     args.transformer_layers, args.transformer_texts)
 
 
 if __name__ == "__main__":
