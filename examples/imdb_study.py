@@ -27,11 +27,14 @@ and ``report.html`` (the first regime, rendered from its saved folder, as
 
 ``--from-logits`` serves the stored logits through
 :class:`bert2sk.teacher.TeacherScores` instead of the model, for a machine
-without the teacher's weights: TF-IDF students only, no teacher latency, no
-LIME on the teacher. ``--transformer-epochs N`` adds the transformer student
-to the same study: 3 layers (0, 2, 4) of the packaged all-MiniLM-L6-v2 with a
-new head, distilled from the stored logits (``encoder`` start: the teacher's
-weights are not needed) at the teacher's 256 tokens, plus its ONNX fp32/int8 rows.
+without the teacher's weights: no embedding students (``--features`` minus
+``embeddings``), no teacher latency, no LIME on the teacher; static students
+(``--features tfidf,static-tuned``) take their table from the packaged encoder
+the teacher was fine-tuned from and learn the teacher from its stored logits.
+``--transformer-epochs N`` adds the transformer student to the same study:
+3 layers (0, 2, 4) of the packaged all-MiniLM-L6-v2 with a new head, distilled
+from the stored logits (``encoder`` start: the teacher's weights are not
+needed) at the teacher's 256 tokens, plus its ONNX fp32/int8 rows.
 """
 
 from __future__ import annotations
@@ -160,13 +163,15 @@ def run_students(data: Path, regimes: list[str], families: tuple[str, ...], feat
     from bert2sk.study import run_study
 
     train, test, unsup = _load(data)
+    options = {}
     if from_logits:
-        teacher, features = stored_teacher(train, test, unsup), ("tfidf",)
+        # the teacher's embeddings need its model; static tables come from the encoder it was fine-tuned from
+        teacher, features = stored_teacher(train, test, unsup), tuple(f for f in features if f != "embeddings")
+        options["static"] = {"encoder": "packaged"}
     else:
         from bert2sk.teacher import Teacher
 
         teacher = Teacher.from_pretrained(teacher_dir(), max_length=MAX_LENGTH, batch_size=32)
-    options = {}
     if len(transformer_texts) == 1:
         transformer_texts = transformer_texts * len(transformer_layers)
     if len(transformer_texts) != len(transformer_layers):
@@ -276,7 +281,8 @@ def main() -> None:
     ap.add_argument("--features", default="tfidf,embeddings")
     ap.add_argument("--no-report", action="store_true")
     ap.add_argument("--from-logits", action="store_true",
-                    help="students from reports/imdb/teacher_logits.npz + teacher.json, no teacher model (TF-IDF only)")
+                    help="students from reports/imdb/teacher_logits.npz + teacher.json, no teacher model "
+                         "(no embedding students)")
     ap.add_argument("--transformer-epochs", type=int, default=0,
                     help="also distil a 3-layer transformer student from the packaged encoder (this many epochs)")
     ap.add_argument("--transformer-layers", type=_ints, default=(3,),

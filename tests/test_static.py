@@ -201,6 +201,30 @@ def test_static_kinds_join_a_study_explained_exactly_and_saved(tiny_teacher_trai
         run_study(teacher, train, test, features=("static",), options={"static": {"pca": 8}})
 
 
+def test_a_table_from_another_encoder_needs_only_the_teachers_scores(tiny_teacher_trained, tiny_bert, tmp_path):
+    """Stored logits carry no weights to distil: ``encoder`` names where the table comes from instead."""
+    from bert2sk.data import Corpus
+    from bert2sk.study import run_study
+    from bert2sk.teacher import TeacherScores
+
+    teacher = Teacher.from_pretrained(tiny_teacher_trained, progress=False, max_length=32)
+    texts, y = sentiment_texts(160)
+    scores = TeacherScores(texts, teacher.predict_logits(texts), teacher.label_names, teacher.task, source="stored")
+    train, test = Corpus(texts, y, ("neg", "pos"), "binary").split(60)
+    with pytest.raises(InputError, match="need the teacher's model"):
+        run_study(scores, train, test, features=("static-tuned",), progress=False)
+    cache = str(tmp_path / "tables")
+    opts = {"cache_dir": cache, "encoder": str(tiny_bert)}
+    res = run_study(scores, train, test, features=("static", "static-tuned"), families=("linear",),
+                    kinds=("regression",), latency_runs=2, options={"static": opts}, progress=False)
+    plain = res.models["distilled · linear · static · logit regression"]
+    # the table is the other encoder's: the same features a StaticFeatures of that encoder gives
+    own = StaticFeatures(str(tiny_bert), cache_dir=cache).fit(["a text"])
+    np.testing.assert_allclose(plain.scorer[0].transform(test.texts[:5]), own.transform(test.texts[:5]), atol=1e-6)
+    tuned = res.table.loc["distilled · linear · static-tuned · logit regression", "fidelity"]
+    assert tuned >= res.table.loc["distilled · linear · static · logit regression", "fidelity"]
+
+
 def test_cli_explain_lists_a_static_students_tokens_and_their_exact_sum(static_tiny, sentiment_logits, tmp_path):
     from typer.testing import CliRunner
 

@@ -215,7 +215,8 @@ def kind_needs_model(kind: StudentKind, options: Mapping[str, Mapping[str, Any]]
     transformer student started from a pretrained encoder needs only scores).
     """
     decide = getattr(kind, "needs_model_with", None)
-    return bool(decide(options.get(kind.name, {}))) if decide is not None else bool(kind.needs_model)
+    key = getattr(kind, "options_key", kind.name)  # kinds of one family may share an options group
+    return bool(decide(options.get(key, {}))) if decide is not None else bool(kind.needs_model)
 
 
 def get_kind(name: str) -> StudentKind:

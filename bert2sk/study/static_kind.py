@@ -15,7 +15,11 @@ Options (``run_study(options={"static": {...}})``, read by all three):
 ``tune_epochs`` (2, ``static-tuned`` only), ``tune_learning_rate`` (1e-2),
 ``cache_dir`` (``$BERT2SK_CACHE/static`` or ``~/.cache/bert2sk/static``: the
 distilled table is kept there, keyed by the teacher's files, so a rerun
-skips the distillation; ``None`` keeps nothing).
+skips the distillation; ``None`` keeps nothing), ``encoder`` (None: distil the
+table from the teacher; a pretrained encoder folder, hub id or ``"packaged"``:
+distil it from that instead, so stored teacher scores are enough; with
+``static-tuned`` the table then learns the teacher's decisions from its
+scores alone).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .specs import FeatureSet, StudentSpec, StudyContext, register_kind, sklearn
 __all__ = ["StaticKind", "StaticTunedKind", "TfidfStaticKind", "static_options"]
 
 _DEFAULTS: dict[str, Any] = {"pca_dims": 256, "normalize": True, "sif_coefficient": 1e-4, "tune_epochs": 2,
-                             "tune_learning_rate": 1e-2, "cache_dir": "default"}
+                             "tune_learning_rate": 1e-2, "cache_dir": "default", "encoder": None}
 
 
 def _default_cache_dir() -> str:
@@ -51,11 +55,18 @@ def static_options(ctx: StudyContext) -> dict[str, Any]:
     return out
 
 
+def needs_teacher_model(options: dict[str, Any]) -> bool:
+    """A table distilled from the teacher needs its model; one from another encoder needs only its scores."""
+    return options.get("encoder") is None
+
+
 def _static_features(ctx: StudyContext, tuned: bool):
     from ..features import StaticFeatures
+    from ..students.transformer import start_point
 
     o = static_options(ctx)
-    f = StaticFeatures(ctx.teacher.source_path, pca_dims=o["pca_dims"], sif_coefficient=o["sif_coefficient"],
+    source = ctx.teacher.source_path if o["encoder"] is None else start_point(o["encoder"])
+    f = StaticFeatures(source, pca_dims=o["pca_dims"], sif_coefficient=o["sif_coefficient"],
                        normalize=o["normalize"], tune_epochs=o["tune_epochs"] if tuned else 0,
                        tune_learning_rate=o["tune_learning_rate"], cache_dir=o["cache_dir"], random_state=ctx.seed,
                        progress=ctx.progress)
@@ -72,9 +83,11 @@ class StaticKind:
 
     name = "static"
     families = FAMILIES
-    needs_model = True  # the table is distilled from the teacher's weights
+    needs_model = True  # the table is distilled from the teacher's weights, unless options name an encoder
     needs_embeddings = False
     tuned = False
+    needs_model_with = staticmethod(needs_teacher_model)
+    options_key = "static"
 
     def featurize(self, ctx: StudyContext) -> FeatureSet:
         return _feature_set(_static_features(ctx, self.tuned), ctx)
@@ -97,6 +110,8 @@ class TfidfStaticKind:
     families = FAMILIES
     needs_model = True
     needs_embeddings = False
+    needs_model_with = staticmethod(needs_teacher_model)
+    options_key = "static"
 
     def featurize(self, ctx: StudyContext) -> FeatureSet:
         from sklearn.pipeline import FeatureUnion
