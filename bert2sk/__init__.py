@@ -33,6 +33,7 @@ _API = {
     "distillation_loss": "teacher",
     "TransformerStudent": "students",
     "OnnxStudent": "students",
+    "CascadeClassifier": "students",
     "explain_text": "explain",
     "Attribution": "explain",
     "write_report": "report",
@@ -70,6 +71,7 @@ _API = {
 __all__ = [
     "Attribution",
     "Bert2skError",
+    "CascadeClassifier",
     "CompiledScorer",
     "Corpus",
     "DistilledClassifier",
@@ -136,6 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .report import write_report
     from .serve import CompiledScorer, ServeLimits, compile_scorer, create_app, export_tfidf_onnx
     from .students import (
+        CascadeClassifier,
         DistilledClassifier,
         OnnxStudent,
         SoftTargetClassifier,

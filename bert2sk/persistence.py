@@ -151,7 +151,7 @@ def save_student(path: str | os.PathLike, model, card: Mapping[str, object] | No
     >>> meta["task"], loaded.predict(np.eye(4)).tolist()
     ('binary', [1, 0, 1, 0])
     """
-    if hasattr(model, "save_bundle"):  # a transformer student: a model folder, not a skops file
+    if hasattr(model, "save_bundle"):  # a transformer student or a cascade: a folder, not a skops file
         return Path(model.save_bundle(Path(path), {"model_class": type(model).__name__, **(card or {}),
                                                    "versions": _versions()}))
     import skops.io as sio
@@ -255,10 +255,12 @@ def _load_bundle(path: Path) -> tuple[object, dict]:
     from .students.bundle import read_card
 
     fmt = read_card(path).get("format")
+    from .students.cascade import CASCADE_FORMAT, CascadeClassifier
     from .students.onnx import ONNX_FORMAT, OnnxStudent
     from .students.transformer import TRANSFORMER_FORMAT, TransformerStudent
 
-    loaders = {TRANSFORMER_FORMAT: TransformerStudent.load_bundle, ONNX_FORMAT: OnnxStudent.load_bundle}
+    loaders = {TRANSFORMER_FORMAT: TransformerStudent.load_bundle, ONNX_FORMAT: OnnxStudent.load_bundle,
+               CASCADE_FORMAT: CascadeClassifier.load_bundle}
     if fmt not in loaders:
         raise ModelFileError(f"{path} holds a {fmt!r} model that this bert2sk cannot load; upgrade bert2sk")
     return loaders[fmt](path)

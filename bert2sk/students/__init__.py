@@ -7,6 +7,7 @@ students saved by earlier versions (skops records the class path) still load.
 
 from __future__ import annotations
 
+from .cascade import CascadeClassifier, top_two_margin
 from .estimators import (
     FAMILIES,
     DistilledClassifier,
@@ -24,4 +25,5 @@ for _cls in (DistilledClassifier, SoftTargetClassifier, FoldCappedCalibratedCV):
 del _cls
 
 __all__ = ["DistilledClassifier", "SoftTargetClassifier", "FoldCappedCalibratedCV", "make_baseline", "make_distilled",
-           "tree_params", "FAMILIES", "TransformerStudent", "OnnxStudent", "export_onnx"]
+           "tree_params", "FAMILIES", "TransformerStudent", "OnnxStudent", "export_onnx", "CascadeClassifier",
+           "top_two_margin"]

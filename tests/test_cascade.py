@@ -1,0 +1,107 @@
+"""Cascades: a fast student that hands the texts it is unsure of to a more faithful one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from bert2sk.errors import InputError, ModelFileError
+from bert2sk.features import TfidfFeatures
+from bert2sk.persistence import load_student, save_student
+from bert2sk.students import CascadeClassifier, DistilledClassifier, SoftTargetClassifier, top_two_margin
+from bert2sk.students.bundle import CARD_FILE
+
+from .conftest import sentiment_texts
+
+
+@parametrize_with_checks([CascadeClassifier(LogisticRegression(), DecisionTreeClassifier(random_state=0)),
+                          CascadeClassifier(LogisticRegression(), LogisticRegression(C=0.1), margin=0.3)])
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def _xy(n: int = 300, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.3).astype(int)
+    return X, y
+
+
+def test_deferred_inputs_get_the_fallbacks_answer_and_the_rest_the_fast_ones():
+    X, y = _xy()
+    fast = LogisticRegression().fit(X, y)
+    slow = DecisionTreeClassifier(random_state=0).fit(X, y)
+    cascade = CascadeClassifier(fast, slow, defer_rate=0.25, prefit=True).fit(X[:200])
+    assert cascade.fast_ is fast and cascade.fallback_ is slow  # prefit: calibrated, not refitted
+    # the threshold defers the asked share of the calibration inputs
+    assert cascade.calibration_defer_rate_ == pytest.approx(0.25, abs=0.01)
+    proba = cascade.predict_proba(X[200:])
+    mask = cascade.deferred(X[200:])
+    assert 0 < mask.sum() < len(mask)
+    np.testing.assert_allclose(proba[mask], slow.predict_proba(X[200:][mask]))
+    np.testing.assert_allclose(proba[~mask], fast.predict_proba(X[200:][~mask]))
+    np.testing.assert_array_equal(mask, top_two_margin(fast.predict_proba(X[200:])) < cascade.threshold_)
+    # the ends of the range: nothing deferred, everything deferred
+    none = CascadeClassifier(fast, slow, defer_rate=0.0, prefit=True).fit(X)
+    every = CascadeClassifier(fast, slow, defer_rate=1.0, prefit=True).fit(X)
+    np.testing.assert_allclose(none.predict_proba(X), fast.predict_proba(X))
+    np.testing.assert_allclose(every.predict_proba(X), slow.predict_proba(X))
+    # a fixed margin wins over the rate
+    fixed = CascadeClassifier(fast, slow, defer_rate=0.9, margin=0.2, prefit=True).fit(X)
+    assert fixed.threshold_ == 0.2
+
+
+def _text_cascade(n: int = 160):
+    """A TF-IDF student deferring to a soft-target student: both on raw texts, as saved students are."""
+    texts, y = sentiment_texts(n)
+    z = np.c_[np.zeros(n), np.where(y == 1, 2.0, -2.0) + np.random.default_rng(0).normal(size=n)]
+    fast = Pipeline([("features", TfidfFeatures()), ("student", DistilledClassifier())]).fit(
+        texts, y, student__teacher_logits=z)
+    slow = Pipeline([("features", TfidfFeatures(ngram_range=(1, 1))), ("student", SoftTargetClassifier())]).fit(
+        texts, y, student__teacher_logits=z)
+    return texts, CascadeClassifier(fast, slow, defer_rate=0.3, prefit=True).fit(texts)
+
+
+def test_a_cascade_of_text_students_saves_as_one_folder_and_loads_the_same(tmp_path):
+    texts, cascade = _text_cascade()
+    path = save_student(tmp_path / "cascade", cascade, {"task": "binary", "label_names": ["neg", "pos"]})
+    assert path.is_dir() and (path / "fast.skops").is_file() and (path / "fallback.skops").is_file()
+    loaded, card = load_student(path)
+    assert isinstance(loaded, CascadeClassifier) and card["task"] == "binary"
+    assert loaded.threshold_ == cascade.threshold_
+    np.testing.assert_allclose(loaded.predict_proba(texts), cascade.predict_proba(texts))
+    assert loaded.size_bytes_ > 0 and loaded.predict(["a great film"]).shape == (1,)
+
+
+def test_a_damaged_cascade_folder_is_refused_by_name(tmp_path):
+    _, cascade = _text_cascade(80)
+    path = save_student(tmp_path / "cascade", cascade, {"task": "binary"})
+    card = json.loads((path / CARD_FILE).read_text())
+    (path / CARD_FILE).write_text(json.dumps({**card, "fast": "../../elsewhere.skops"}))
+    with pytest.raises(ModelFileError, match="inside the folder"):
+        load_student(path)
+    (path / CARD_FILE).write_text(json.dumps({k: v for k, v in card.items() if k != "threshold"}))
+    with pytest.raises(ModelFileError, match="threshold"):
+        load_student(path)
+    (path / CARD_FILE).write_text("{not json")
+    with pytest.raises(ModelFileError, match="not a saved student"):
+        load_student(path)
+
+
+def test_bad_settings_get_clear_errors():
+    X, y = _xy(60)
+    with pytest.raises(InputError, match="predict_proba"):
+        CascadeClassifier(LogisticRegression(), object()).fit(X, y)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        CascadeClassifier(LogisticRegression(), LogisticRegression(), defer_rate=1.5).fit(X, y)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        CascadeClassifier(LogisticRegression(), LogisticRegression(), margin=-0.1).fit(X, y)
+    other = LogisticRegression().fit(X, np.where(y == 1, 2, 0))
+    with pytest.raises(InputError, match="different classes"):
+        CascadeClassifier(LogisticRegression().fit(X, y), other, prefit=True).fit(X)
