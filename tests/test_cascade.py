@@ -105,3 +105,69 @@ def test_bad_settings_get_clear_errors():
     other = LogisticRegression().fit(X, np.where(y == 1, 2, 0))
     with pytest.raises(InputError, match="different classes"):
         CascadeClassifier(LogisticRegression().fit(X, y), other, prefit=True).fit(X)
+
+
+def _stored_study_inputs(n: int = 200):
+    from bert2sk.data import Corpus
+    from bert2sk.teacher import TeacherScores
+
+    texts, y = sentiment_texts(n)
+    rng = np.random.default_rng(1)
+    z = np.c_[np.zeros(n), np.where(y == 1, 1.5, -1.5) + rng.normal(scale=1.5, size=n)]
+    scores = TeacherScores(texts, z, ("neg", "pos"), "binary", source="stored")
+    corpus = Corpus(texts, y, ("neg", "pos"), "binary")
+    train, rest = corpus.split(n // 2)
+    dev, test = rest.split(n // 4)
+    return scores, train.keep_labels(20), dev, test
+
+
+FAST = "distilled · linear · tfidf · logit regression"
+SLOW = "distilled · linear · tfidf · soft targets"
+
+
+def test_a_cascade_joins_the_study_table_and_survives_save_load_and_report(tmp_path):
+    from bert2sk.report import write_report
+    from bert2sk.study import load_study, run_study
+
+    scores, train, dev, test = _stored_study_inputs()
+    res = run_study(scores, train, test, dev=dev, features=("tfidf",), families=("linear",), latency_runs=3,
+                    progress=False,
+                    options={"cascades": [{"fast": FAST, "fallback": SLOW, "defer_rate": 0.4}]})
+    name = "cascade · linear tfidf logit regression → linear tfidf soft targets"
+    row = res.table.loc[name]
+    entry = res.models[name]
+    # its answers are the fast student's, except where that one is unsure: there they are the fallback's
+    mask = top_two_margin(res.models[FAST].proba) < entry.scorer.threshold_
+    np.testing.assert_allclose(entry.proba[mask], res.models[SLOW].proba[mask])
+    np.testing.assert_allclose(entry.proba[~mask], res.models[FAST].proba[~mask])
+    assert row["deferred"] == pytest.approx(mask.mean()) and 0 < mask.mean() < 1
+    assert entry.scorer.calibration_defer_rate_ == pytest.approx(0.4, abs=0.05)  # calibrated on dev
+    assert row["latency_ms"] > 0 and row["size_mb"] > 0 and np.isnan(res.table.loc[SLOW, "deferred"])
+    again = load_study(res.save(tmp_path / "study"))
+    assert isinstance(again.models[name].scorer, CascadeClassifier)
+    np.testing.assert_allclose(again.models[name].scorer.predict_proba(test.texts), entry.proba)
+    assert again.table.loc[name, "deferred"] == pytest.approx(row["deferred"])
+    html = write_report(again, tmp_path / "report.html", n_docs=2).read_text()
+    assert "cascade · linear tfidf logit regression" in html
+
+
+def test_a_cascade_is_added_to_a_saved_study_without_training(tmp_path):
+    from bert2sk.study import add_cascade, load_study, run_study
+
+    scores, train, _, test = _stored_study_inputs()
+    res = run_study(scores, train, test, features=("tfidf",), families=("linear",), latency_runs=3, progress=False)
+    again = load_study(res.save(tmp_path / "study"))
+    entry = add_cascade(again, FAST, SLOW, margin=0.3, latency_runs=3)
+    assert entry.scorer.threshold_ == 0.3 and entry.name in again.table.index
+    fid = again.table.loc[entry.name, "fidelity"]
+    assert fid == pytest.approx(float((entry.proba.argmax(1) == again.teacher_logits_test.argmax(1)).mean()))
+    again.save(tmp_path / "study")
+    assert load_study(tmp_path / "study").models[entry.name].scorer.threshold_ == 0.3
+    with pytest.raises(InputError, match="already has a model"):
+        add_cascade(again, FAST, SLOW, margin=0.3)
+    with pytest.raises(InputError, match="not a student of this study"):
+        add_cascade(again, "no such student", SLOW, margin=0.3)
+    with pytest.raises(InputError, match="validation slice"):
+        add_cascade(again, FAST, SLOW, name="another")
+    with pytest.raises(InputError, match="fast and fallback"):
+        run_study(scores, train, test, features=("tfidf",), options={"cascades": [{"fast": FAST}]})

@@ -122,10 +122,16 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
             raise InputError(f"margin is a difference of two probabilities, between 0 and 1, not {self.margin}")
 
     def fit(self, X: Any, y: Any = None, **fit_params: Any) -> CascadeClassifier:
-        """Fit both parts (unless ``prefit``), then set the threshold on ``X``."""
+        """Fit both parts (unless ``prefit``), then set the threshold on ``X``.
+
+        ``X`` may be None with ``prefit`` and a fixed ``margin``: nothing is left to learn.
+        """
         self._check_params()
-        # numeric inputs: remember their width (and names) to refuse others later; a list of texts has none
-        validate_data(self, X, skip_check_array=True)
+        if X is None and not (self.prefit and self.margin is not None):
+            raise InputError("a cascade learns its threshold from inputs; pass them, or prefit=True with a margin")
+        if X is not None:
+            # numeric inputs: remember their width (and names) to refuse others later; a list of texts has none
+            validate_data(self, X, skip_check_array=True)
         if self.prefit:
             self.fast_, self.fallback_ = self.fast, self.fallback
         else:
@@ -137,16 +143,21 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
             raise InputError("the cascade's fast and fallback models know different classes "
                              f"({fast_classes.tolist()} and {back_classes.tolist()}); fit both on the same labels")
         self.classes_ = fast_classes
+        if X is None:  # a fixed margin on prefit parts: nothing to calibrate on
+            self.threshold_, self.calibration_defer_rate_ = float(self.margin), float("nan")
+            return self
         margins = top_two_margin(self.fast_.predict_proba(X))
         if self.margin is not None:
             self.threshold_ = float(self.margin)
         elif float(self.defer_rate) == 0.0:
             self.threshold_ = 0.0
         else:
-            # the smallest margin above the wanted share: ties on the calibration set defer together
-            self.threshold_ = float(np.quantile(margins, float(self.defer_rate), method="higher"))
-            if float(self.defer_rate) == 1.0:
-                self.threshold_ = np.nextafter(self.threshold_, np.inf)
+            # inputs tied at the quantile defer together or not at all: whichever lands nearer the asked share
+            rate = float(self.defer_rate)
+            t = float(np.quantile(margins, rate, method="higher"))
+            if abs(np.mean(margins <= t) - rate) < abs(np.mean(margins < t) - rate):
+                t = float(np.nextafter(t, np.inf))
+            self.threshold_ = t
         self.calibration_defer_rate_ = float(np.mean(margins < self.threshold_))
         return self
 

@@ -8,10 +8,11 @@ read it without running anything again.
 
 from __future__ import annotations
 
+from .cascade import add_cascade
 from .result import ModelEntry, StudyResult
 from .run import FEATURE_KINDS, STUDENT_KINDS, run_study
 from .specs import FeatureSet, StudentSpec, StudyContext, get_kind, kind_names, register_kind
 from .store import load_study, save_study
 
 __all__ = ["ModelEntry", "StudyResult", "run_study", "save_study", "load_study", "register_kind", "get_kind",
-           "kind_names", "StudentSpec", "StudyContext", "FeatureSet", "FEATURE_KINDS", "STUDENT_KINDS"]
+           "kind_names", "StudentSpec", "StudyContext", "FeatureSet", "FEATURE_KINDS", "STUDENT_KINDS", "add_cascade"]

@@ -40,6 +40,7 @@ class ModelEntry:
     latency_std_ms: float = float("nan")
     batch_ms_per_1000: float = float("nan")
     fit_seconds: float = float("nan")
+    deferred: float = float("nan")  # a cascade: share of the test texts its fallback answered
     thresholds: np.ndarray | float = 0.5  # multilabel decision thresholds, per label
     bundle: str | None = None  # where a saved study keeps this model, relative to the study folder
 

@@ -25,6 +25,7 @@ from ..errors import InputError
 from ..metrics import evaluate
 from ..students import FAMILIES
 from ..targets import logits_to_proba, tune_thresholds
+from .cascade import cascade_entry, cascade_specs
 from .measure import measure_latency
 from .result import ModelEntry, StudyResult
 from .specs import (
@@ -138,11 +139,22 @@ def _fit_kinds(ctx: StudyContext, features: Sequence[str], models: dict[str, Mod
         timings[f"students: {name}"] = time.perf_counter() - t0
 
 
+def _add_cascades(ctx: StudyContext, cascades: list[dict[str, Any]], models: dict[str, ModelEntry]) -> None:
+    """Each cascade asked for, from two fitted students; calibrated on dev, else on the training texts."""
+    for c in cascades:
+        calibration = ctx.dev.texts if ctx.tune else ctx.train.texts
+        entry = cascade_entry(models, ctx.task, ctx.test.texts, calibration_texts=calibration, **c)
+        if entry.name in models:
+            raise InputError(f"the study already has a model named {entry.name!r}; give the cascade a name")
+        models[entry.name] = entry
+        logger.info("cascade %s defers %.1f%% of the test texts", entry.name, 100 * entry.deferred)
+
+
 def _results_table(models: dict[str, ModelEntry], ctx: StudyContext):
     extra = {
         name: {"role": m.role, "family": m.family, "kind": m.kind, "features": m.features,
                "size_mb": m.size_bytes / 1e6, "latency_ms": m.latency_ms, "latency_std_ms": m.latency_std_ms,
-               "ms_per_1000": m.batch_ms_per_1000}
+               "ms_per_1000": m.batch_ms_per_1000, **({"deferred": m.deferred} if m.family == "cascade" else {})}
         for name, m in models.items()
     }
     return evaluate({n: m.proba for n, m in models.items()}, ctx.test.labels, ctx.task, ctx.z_test, extra,
@@ -234,6 +246,13 @@ def run_study(
         Single-document calls timed per model (after a warm-up).
     options : mapping kind -> mapping or None
         Settings a kind reads for itself (e.g. the layers of a transformer student).
+        ``options["cascades"]``: a list of ``{"fast": NAME, "fallback": NAME,
+        "defer_rate": 0.1}`` (or ``"margin"`` instead of the rate, and a
+        ``"name"``), each adding a :class:`~bert2sk.students.CascadeClassifier`
+        of two of the study's students as a row of its own (no training). The
+        rate is calibrated on ``dev`` when given, else on the training texts,
+        where the fast student is surer than on new texts: the ``deferred``
+        column says what share of the test texts the fallback answered.
     log : callable or None
         Deprecated: progress goes to the ``bert2sk.study`` logger.
     """
@@ -243,10 +262,16 @@ def run_study(
     features = tuple(features)
     per_kind = _per_kind(families, features)
     check_choices(features, per_kind, kinds)
+    options = dict(options or {})
+    cascades = cascade_specs(options)  # checked before anything is fitted
+    options.pop("cascades", None)
+    if cascades and train.task == "multilabel":
+        raise InputError("cascades defer by the margin between the top two classes, which a multilabel task does "
+                         'not have; leave options["cascades"] out')
     _check_corpora(teacher, train, test, dev, features, options)
     ctx = StudyContext(teacher, train, test, dev, None, None, None, families=per_kind, kinds=tuple(kinds),
                        temperature=temperature, alpha=alpha, seed=seed, progress=progress,
-                       options={k: dict(v) for k, v in (options or {}).items()})
+                       options={k: dict(v) for k, v in options.items()})
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     _score_corpora(ctx, cache_path, any(get_kind(f).needs_embeddings for f in features))
@@ -255,6 +280,7 @@ def run_study(
 
     models = {"teacher": _teacher_entry(ctx)}
     _fit_kinds(ctx, features, models, timings)
+    _add_cascades(ctx, cascades, models)
     t0 = time.perf_counter()
     measure_latency(models, teacher if _can_score(teacher) else None, test.texts, latency_runs)
     timings["latency"] = time.perf_counter() - t0

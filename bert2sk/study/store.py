@@ -38,7 +38,7 @@ __all__ = ["save_study", "load_study", "slug", "STUDY_FORMAT"]
 logger = logging.getLogger(__name__)
 
 STUDY_FORMAT = "bert2sk-study/1"
-_MEASURES = ("size_bytes", "latency_ms", "latency_std_ms", "batch_ms_per_1000", "fit_seconds")
+_MEASURES = ("size_bytes", "latency_ms", "latency_std_ms", "batch_ms_per_1000", "fit_seconds", "deferred")
 
 
 def slug(name: str) -> str:
