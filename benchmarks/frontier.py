@@ -37,7 +37,8 @@ from _record import Output, display_path, resolve_teacher, teacher_label  # noqa
 
 def _size(path: Path) -> int:
     if path.is_dir():  # weights only, as for the teacher: tokenizer files are the same for every model
-        return sum(f.stat().st_size for f in path.iterdir() if f.suffix in (".safetensors", ".onnx"))
+        # a cascade folder holds its parts: a skops file and a model folder
+        return sum(_size(f) for f in path.iterdir() if f.is_dir() or f.suffix in (".safetensors", ".onnx", ".skops"))
     return path.stat().st_size + (path.with_name(path.name.removesuffix(".skops") + ".card.json").stat().st_size
                                   if path.suffix == ".skops" else 0)
 
@@ -133,8 +134,28 @@ def _time(out: Output, args, result, rows, teacher_dir: str | None, stand_in: bo
         x_size = f"{size / ref[1]:.2f}" if ref and ref[1] else "–"
         out.say(f"{name:<62} {size / 1e6:8.1f} {mean:9.2f} {std:7.2f} {batch:9.0f} {acc:6.3f} {fid:6.3f}"
                 f" {x_lat:>6} {x_size:>6}")
+    for name, *_ in timed:
+        cascade = result.models[name].scorer if name in result.models else None
+        if hasattr(cascade, "deferred"):  # its mean depends on how many of the timed texts it deferred
+            out.say(f"  {name}: deferred {int(cascade.deferred(texts).sum())} of the {len(texts)} timed texts, "
+                    f"{float(result.table.loc[name, 'deferred']):.1%} of the test texts")
     if ref:
         _goals(out, result, timed, ref)
+        _fast_and_faithful(out, result, timed, ref)
+
+
+def _fast_and_faithful(out: Output, result, timed, ref) -> None:
+    """Issue 13's question: the most faithful model at <= 0.1x the teacher's single-text latency."""
+    fast = [t for t in timed if t[0] != "teacher" and t[2] <= 0.1 * ref[2] and t[0] in result.table.index]
+    if not fast or result.task == "multilabel":
+        return
+    name, _, mean = max(fast, key=lambda t: float(result.table.loc[t[0], "fidelity"]))[:3]
+    fid, acc = float(result.table.loc[name, "fidelity"]), float(result.table.loc[name, "accuracy"])
+    line = f"  most faithful at <= 0.1x the teacher's latency: {name} ({mean / ref[2]:.3f}x), fidelity {fid:.3f}, " \
+           f"accuracy {acc:.3f}"
+    if result.task == "binary":  # issue 13's IMDB goal
+        line += f" (goal fidelity >= 0.93 at accuracy >= 0.90: {'met' if fid >= 0.93 and acc >= 0.90 else 'missed'})"
+    out.say("", "fast and faithful:", line)
 
 
 class _Fp:

@@ -18,6 +18,20 @@ labels only fill the accuracy column; the choice reads fidelity). With
 ``--test`` the study is rerun on all 75,000 reviews and read once on the
 25,000 test reviews, its folder saved under ``~/.cache/bert2sk/studies/imdb``
 for ``benchmarks/frontier.py``. Writes ``reports/imdb/FAST_STUDENTS.md``.
+
+``--cascade STUDY`` adds a cascade to the saved regime A study of
+``imdb_study.py`` (the one with the transformer students): the TF-IDF student
+most faithful on validation answers, and the reviews it is least sure of go
+to ``--fallback`` (the 3-layer transformer student in int8, by default). Its
+threshold is the fast student's margin that defers ``--defer-rate`` of the
+validation reviews (0.15: set beforehand from the latency budget, fast
+student ~0.03x plus 15% of an int8 transformer student at ~0.25x stays
+under issue 13's 0.1x of the teacher). No test figure is looked at to pick
+anything; the study's table, ``regime_A.md``/``.csv`` and ``report.html``
+are rewritten with the new row.
+
+    python examples/imdb_fast_students.py --data ../shared/data/imdb --features tfidf \
+        --cascade ~/.cache/bert2sk/studies/imdb/regime_A
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ from bert2sk.demo import cache_dir
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "imdb"
 FEATURES = "tfidf,static,static-tuned,tfidf+static"
+FALLBACK = "distilled · transformer · text · kd 3/6 layers · encoder start · onnx int8"
 SEED = 0
 N_VAL = 5000
 LABELS_A = 2000
@@ -69,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--features", default=FEATURES)
     ap.add_argument("--test", action="store_true", help="also rerun on all 75,000 reviews and read test once")
     ap.add_argument("--study-dir", type=Path, default=cache_dir() / "studies" / "imdb")
+    ap.add_argument("--cascade", type=Path, default=None, help="a saved regime A study to add a cascade to")
+    ap.add_argument("--fallback", default=FALLBACK, help="the cascade's fallback: a student of that study")
+    ap.add_argument("--defer-rate", type=float, default=0.15, help="share of validation reviews to defer")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     sys.path.insert(0, str(ROOT / "examples"))  # the IMDB study's loaders and stored teacher, not a copy of them
@@ -79,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     pool, fit, val = _corpora(train, unsup)
     teacher = stored_teacher(train, test, unsup)
     t0 = time.perf_counter()
-    on_val = _study(teacher, fit, val, features, "IMDB regime A, fast students (validation)").table
+    val_result = _study(teacher, fit, val, features, "IMDB regime A, fast students (validation)")
+    on_val = val_result.table
+    if args.cascade is not None:
+        add_to_study(args.cascade, val_result, args.fallback, args.defer_rate)
     on_test = None
     if args.test:
         result = _study(teacher, pool, test, features, "IMDB regime A, fast students")
@@ -94,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = (f"{t['accuracy']:.3f} | {t['fidelity']:.3f} | {t['roc_auc']:.3f} | {t['size_mb']:.2f} | "
                  f"{t['latency_ms']:.2f}" if t is not None else "— | — | — | — | —")
         lines.append(f"| {name} | {row['fidelity']:.3f} | {cells} |")
-    shown = shlex.join(["python", "examples/imdb_fast_students.py",
-                        *[a if not Path(a).is_absolute() else Path(a).name for a in
-                          (argv if argv is not None else sys.argv[1:])]])
+    shown = _shown()
     head = (f"Produced by `{shown}` ({(time.perf_counter() - t0) / 60:.0f} min on 2 CPU cores). IMDB regime A "
             f"from the stored teacher logits: {LABELS_A:,} labels (baselines), distilled linear students on the "
             f"teacher's scores of {len(pool):,} reviews (alpha 0); static tables distilled from the packaged "
@@ -106,6 +125,50 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "FAST_STUDENTS.md").write_text(head + "\n".join(lines) + "\n", encoding="utf-8")
     print(head + "\n".join(lines))
     return 0
+
+
+def add_to_study(study: Path, val_result, fallback: str, defer_rate: float) -> None:
+    """The cascade of the saved study's TF-IDF student most faithful on validation, its threshold set there."""
+    from imdb_study import write_report
+
+    from bert2sk.students.cascade import margin_for_rate, top_two_margin
+    from bert2sk.study import add_cascade, load_study
+
+    result = load_study(study)
+    val = val_result.table
+    candidates = [n for n in val.index if n.startswith("distilled") and n in result.models
+                  and result.models[n].features == "tfidf"]
+    if not candidates:
+        raise SystemExit(f"no TF-IDF student of {study.name} was fitted on validation; include tfidf in --features")
+    fast = max(candidates, key=lambda n: float(val.loc[n, "fidelity"]))
+    margin = margin_for_rate(top_two_margin(val_result.models[fast].proba), defer_rate)
+    entry = add_cascade(result, fast, fallback, margin=margin)
+    logging.getLogger("imdb_fast_students").info("%s: margin %.4f (defers %.0f%% of validation), %.1f%% of test",
+                                                 entry.name, margin, 100 * defer_rate, 100 * entry.deferred)
+    result.save(study)
+    md = OUT / f"{study.name}.md"
+    produced = md.read_text().split("\n\n", 1)[0] if md.exists() else ""
+    note = (f"The cascade row was added afterwards by `{_shown()}` (no training): `{fast}` answers and defers "
+            f"reviews with a top-two probability margin below {margin:.4f} (the margin that defers "
+            f"{defer_rate:.0%} of 5,000 validation reviews, for a student fitted without them) to `{fallback}`; "
+            f"it deferred {entry.deferred:.1%} of the test reviews.")
+    md.write_text(f"{produced}\n\n{result.scenario}\n\n{note}\n\n{result.to_markdown()}")
+    result.table.to_csv(OUT / f"{study.name}.csv")
+    write_report(study, OUT / "report.html")
+
+
+def _shown() -> str:
+    """This run's command line, with no machine's paths in it."""
+    return shlex.join(["python", "examples/imdb_fast_students.py",
+                       *[a if not Path(a).is_absolute() else _home_relative(a) for a in sys.argv[1:]]])
+
+
+def _home_relative(path: str) -> str:
+    p = Path(path)
+    try:
+        return "~/" + p.relative_to(Path.home()).as_posix()
+    except ValueError:
+        return p.name
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .._io import atomic_dir, atomic_write_bytes
 from ..errors import InputError, ModelFileError
 from .bundle import CARD_FILE, read_card
 
-__all__ = ["CascadeClassifier", "CASCADE_FORMAT", "top_two_margin"]
+__all__ = ["CascadeClassifier", "CASCADE_FORMAT", "top_two_margin", "margin_for_rate"]
 
 #: the card format of a saved cascade folder
 CASCADE_FORMAT = "bert2sk-cascade/1"
@@ -41,6 +41,26 @@ def top_two_margin(proba: np.ndarray) -> np.ndarray:
     """
     p = np.sort(np.asarray(proba, dtype=np.float64), axis=1)
     return p[:, -1] - p[:, -2]
+
+
+def margin_for_rate(margins: np.ndarray, rate: float) -> float:
+    """The threshold that defers the share ``rate`` of inputs with these margins (those strictly below it).
+
+    Inputs tied at the quantile defer together or not at all: whichever lands nearer the asked share.
+
+    Examples
+    --------
+    >>> m = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    >>> t = margin_for_rate(m, 0.3)
+    >>> float(t), float(np.mean(m < t))
+    (0.4, 0.3)
+    """
+    if rate <= 0.0:
+        return 0.0
+    t = float(np.quantile(margins, rate, method="higher"))
+    if abs(np.mean(margins <= t) - rate) < abs(np.mean(margins < t) - rate):
+        t = float(np.nextafter(t, np.inf))
+    return t
 
 
 def _rows(X: Any, idx: np.ndarray) -> Any:
@@ -149,15 +169,8 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
         margins = top_two_margin(self.fast_.predict_proba(X))
         if self.margin is not None:
             self.threshold_ = float(self.margin)
-        elif float(self.defer_rate) == 0.0:
-            self.threshold_ = 0.0
         else:
-            # inputs tied at the quantile defer together or not at all: whichever lands nearer the asked share
-            rate = float(self.defer_rate)
-            t = float(np.quantile(margins, rate, method="higher"))
-            if abs(np.mean(margins <= t) - rate) < abs(np.mean(margins < t) - rate):
-                t = float(np.nextafter(t, np.inf))
-            self.threshold_ = t
+            self.threshold_ = margin_for_rate(margins, float(self.defer_rate))
         self.calibration_defer_rate_ = float(np.mean(margins < self.threshold_))
         return self
 
