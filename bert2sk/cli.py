@@ -528,6 +528,43 @@ def report_cmd(
     console.print(f"report: [bold green]{escape(str(written))}[/]")
 
 
+@app.command()
+def cascade(
+    study: Annotated[Path, typer.Option(help="A saved study folder (written by distill, demo or a study script).")],
+    fast: Annotated[str, typer.Option(help="The student that answers first (a model name from the study's table).")],
+    fallback: Annotated[str, typer.Option(help="The student that answers where the fast one is unsure.")],
+    margin: Annotated[float | None, typer.Option(
+        help="Defer texts whose top-two probability margin under the fast student is below this.")] = None,
+    defer_rate: Annotated[float, typer.Option(
+        help="Or: defer this share of the --calibration texts (texts the fast student was not fitted on).")] = 0.1,
+    calibration: Annotated[Path | None, typer.Option(
+        help="Validation texts (.txt one per line; .jsonl/.csv/.parquet with --text-column) for the margin.")] = None,
+    text_column: TextCol = "text",
+    name: Annotated[str | None, typer.Option(help="The cascade's name in the table.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Add a cascade of two of a study's students to it, as one more measured row (no training)."""
+    from .study import add_cascade, load_study
+
+    _show_progress_messages(quiet)
+    result = load_study(study)
+    texts = None
+    if margin is None:
+        if calibration is None:
+            raise InputError("pass --margin, or --calibration with texts the fast student was not fitted on and "
+                             "--defer-rate")
+        from .data import load_unlabelled
+
+        texts = load_unlabelled(Path(calibration), result.label_names, result.task, text_column).texts
+    entry = add_cascade(result, fast, fallback, defer_rate=defer_rate, margin=margin, calibration_texts=texts,
+                        name=name)
+    result.save(study)
+    row = result.table.loc[entry.name]
+    console.print(f"[bold]{escape(entry.name)}[/]: deferred {entry.deferred:.1%} of the test texts; accuracy "
+                  f"{row['accuracy']:.3f}, fidelity {row['fidelity']:.3f}, {row['latency_ms']:.2f} ms per text; "
+                  f"saved in {escape(str(study))} (re-render: bert2sk report --study {escape(str(study))})")
+
+
 EncoderOpt = Annotated[Path | None, typer.Option(
     help="The encoder folder of a student on sentence embeddings, when it is not where the student's card says.")]
 

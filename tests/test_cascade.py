@@ -171,3 +171,28 @@ def test_a_cascade_is_added_to_a_saved_study_without_training(tmp_path):
         add_cascade(again, FAST, SLOW, name="another")
     with pytest.raises(InputError, match="fast and fallback"):
         run_study(scores, train, test, features=("tfidf",), options={"cascades": [{"fast": FAST}]})
+
+
+def test_cli_adds_a_cascade_to_a_saved_study(tmp_path):
+    from typer.testing import CliRunner
+
+    from bert2sk.cli import app
+    from bert2sk.study import load_study, run_study
+
+    scores, train, dev, test = _stored_study_inputs()
+    folder = run_study(scores, train, test, features=("tfidf",), families=("linear",), latency_runs=3,
+                       progress=False).save(tmp_path / "study")
+    calibration = tmp_path / "val.txt"
+    calibration.write_text("\n".join(dev.texts) + "\n")
+    runner = CliRunner()
+    args = ["cascade", "--study", str(folder), "--fast", FAST, "--fallback", SLOW, "--quiet"]
+    missing = runner.invoke(app, args)
+    # main() prints an InputError as one line; under the runner it surfaces as the exception
+    assert isinstance(missing.exception, InputError) and "--calibration" in str(missing.exception)
+    done = runner.invoke(app, [*args, "--calibration", str(calibration), "--defer-rate", "0.3"],
+                         env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "deferred" in done.output
+    again = load_study(folder)
+    cascades = [m for m in again.models.values() if m.family == "cascade"]
+    assert len(cascades) == 1 and 0 < cascades[0].deferred < 1

@@ -19,7 +19,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["teacher", "train"], ["label"], ["distill"], ["report"],
-                                     ["explain"], ["bench"], ["distill-stream"], ["export"], ["serve"]])
+                                     ["explain"], ["bench"], ["distill-stream"], ["export"], ["serve"], ["cascade"]])
 def test_help(command):
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
