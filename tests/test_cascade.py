@@ -196,3 +196,19 @@ def test_cli_adds_a_cascade_to_a_saved_study(tmp_path):
     again = load_study(folder)
     cascades = [m for m in again.models.values() if m.family == "cascade"]
     assert len(cascades) == 1 and 0 < cascades[0].deferred < 1
+
+
+def test_a_cascade_is_explained_by_the_part_that_answers():
+    from bert2sk.explain import explain_text
+
+    texts, cascade = _text_cascade()
+    mask = cascade.deferred(texts)
+    sure, unsure = texts[int(np.flatnonzero(~mask)[0])], texts[int(np.flatnonzero(mask)[0])]
+    a = explain_text(cascade, sure, class_names=["neg", "pos"])
+    b = explain_text(cascade, unsure, class_names=["neg", "pos"])
+    # each is exactly the explanation of the part that gave the answer (both parts are linear TF-IDF students)
+    for attr, part, text in ((a, cascade.fast_, sure), (b, cascade.fallback_, unsure)):
+        own = explain_text(part, text, class_names=["neg", "pos"])
+        assert attr.method == own.method == "linear-exact"
+        assert attr.to_dict()["weights"] == own.to_dict()["weights"]
+    assert a.to_dict()["weights"] != b.to_dict()["weights"]

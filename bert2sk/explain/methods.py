@@ -336,6 +336,16 @@ def auto_method(model: Any) -> str:
     return exact.get(model_kind(model) or "", "shap-partition")
 
 
+def _answering_part(model: Any, text: str) -> Any | None:
+    """For a cascade (or a study row holding one), the part that answers ``text``; else None."""
+    from ..students.cascade import CascadeClassifier
+
+    cascade = getattr(model, "scorer", model)
+    if not isinstance(cascade, CascadeClassifier):
+        return None
+    return cascade.fallback_ if cascade.deferred([text])[0] else cascade.fast_
+
+
 def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | str | None = None,
                    labels: Sequence[int] | None = None, num_samples: int = 500, num_features: int = 30,
                    random_state: int = 0, name: str | None = None, class_names: Sequence[str] | None = None,
@@ -347,6 +357,11 @@ def explain_labels(model: Any, text: str, method: str = "auto", *, label: int | 
     """
     if method not in METHODS:
         raise InputError(f"unknown explanation method {method!r}; choose one of {METHODS}")
+    part = _answering_part(model, text)
+    if part is not None:  # a cascade's answer is one part's answer: explain that part, with its own best method
+        return explain_labels(part, text, method, label=label, labels=labels, num_samples=num_samples,
+                              num_features=num_features, random_state=random_state, name=name,
+                              class_names=class_names, task=task)
     if method == "auto":
         method = auto_method(model)
     if method == "lime":
