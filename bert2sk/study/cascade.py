@@ -138,9 +138,5 @@ def add_cascade(result: StudyResult, fast: str, fallback: str, *, defer_rate: fl
 
 def cascade_row(entry: ModelEntry, y: np.ndarray, task: str, teacher_logits: np.ndarray, teacher: ModelEntry):
     """The cascade's row of a results table (the columns :func:`~bert2sk.metrics.evaluate` gives every model)."""
-    extra = {entry.name: {"role": entry.role, "family": entry.family, "kind": entry.kind,
-                          "features": entry.features, "size_mb": entry.size_bytes / 1e6,
-                          "latency_ms": entry.latency_ms, "latency_std_ms": entry.latency_std_ms,
-                          "ms_per_1000": entry.batch_ms_per_1000, "deferred": entry.deferred}}
-    return evaluate({entry.name: entry.proba}, y, task, teacher_logits, extra,
+    return evaluate({entry.name: entry.proba}, y, task, teacher_logits, {entry.name: entry.columns()},
                     teacher_thresholds=teacher.thresholds)

@@ -58,6 +58,15 @@ class ModelEntry:
         steps = getattr(self.scorer, "steps", None)
         return steps[0][1] if steps and len(steps) > 1 else None
 
+    def columns(self) -> dict[str, Any]:
+        """What a results table shows of this model besides its scores (a cascade adds its deferred share)."""
+        out = {"role": self.role, "family": self.family, "kind": self.kind, "features": self.features,
+               "size_mb": self.size_bytes / 1e6, "latency_ms": self.latency_ms, "latency_std_ms": self.latency_std_ms,
+               "ms_per_1000": self.batch_ms_per_1000}
+        if self.family == "cascade":
+            out["deferred"] = self.deferred
+        return out
+
     def card(self, task: str, label_names: tuple[str, ...], table_row: Any | None = None) -> dict[str, Any]:
         """The JSON card a saved student carries: what it is, what it was measured at, how it decides."""
         out: dict[str, Any] = {"name": self.name, "role": self.role, "family": self.family, "kind": self.kind,

@@ -151,12 +151,7 @@ def _add_cascades(ctx: StudyContext, cascades: list[dict[str, Any]], models: dic
 
 
 def _results_table(models: dict[str, ModelEntry], ctx: StudyContext):
-    extra = {
-        name: {"role": m.role, "family": m.family, "kind": m.kind, "features": m.features,
-               "size_mb": m.size_bytes / 1e6, "latency_ms": m.latency_ms, "latency_std_ms": m.latency_std_ms,
-               "ms_per_1000": m.batch_ms_per_1000, **({"deferred": m.deferred} if m.family == "cascade" else {})}
-        for name, m in models.items()
-    }
+    extra = {name: m.columns() for name, m in models.items()}
     return evaluate({n: m.proba for n, m in models.items()}, ctx.test.labels, ctx.task, ctx.z_test, extra,
                     thresholds={n: m.thresholds for n, m in models.items()},
                     teacher_thresholds=models["teacher"].thresholds)
