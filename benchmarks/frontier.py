@@ -120,20 +120,21 @@ def _time(out: Output, args, result, rows, teacher_dir: str | None, stand_in: bo
     out.say(f"# study {display_path(args.study)}: {result.title}; {len(result.test_texts):,} test texts; "
             f"teacher {who}",
             f"# threads {os.environ.get('OMP_NUM_THREADS', 'default')}; {args.runs} single-text calls per model",
-            f"{'model':<62} {'MB':>8} {'ms/text':>9} {'± std':>7} {'ms/1000':>9} {'acc':>6} {'fid':>6}"
-            f" {'x lat':>6} {'x size':>6}")
+            f"{'model':<62} {'MB':>8} {'ms/text':>9} {'± std':>7} {'p50':>7} {'p95':>7} {'ms/1000':>9} {'acc':>6}"
+            f" {'fid':>6} {'x lat':>6} {'x size':>6}")
     timed = []
     for name, size, fn in rows:
         lat = latency(fn, texts, n_runs=args.runs, warmup=5)
-        timed.append((name, size, lat["mean_ms"], lat["std_ms"], batch_latency(fn, texts, n_docs=400)))
+        timed.append((name, size, lat["mean_ms"], lat["std_ms"], batch_latency(fn, texts, n_docs=400),
+                      lat["p50_ms"], lat["p95_ms"]))
     ref = next((t for t in timed if t[0] == "teacher"), None)
-    for name, size, mean, std, batch in timed:
+    for name, size, mean, std, batch, p50, p95 in timed:
         row = result.table.loc[name] if name in result.table.index else {}
         acc, fid = float(row.get("accuracy", float("nan"))), float(row.get("fidelity", float("nan")))
         x_lat = f"{mean / ref[2]:.2f}" if ref else "–"
         x_size = f"{size / ref[1]:.2f}" if ref and ref[1] else "–"
-        out.say(f"{name:<62} {size / 1e6:8.1f} {mean:9.2f} {std:7.2f} {batch:9.0f} {acc:6.3f} {fid:6.3f}"
-                f" {x_lat:>6} {x_size:>6}")
+        out.say(f"{name:<62} {size / 1e6:8.1f} {mean:9.2f} {std:7.2f} {p50:7.2f} {p95:7.2f} {batch:9.0f} {acc:6.3f}"
+                f" {fid:6.3f} {x_lat:>6} {x_size:>6}")
     for name, *_ in timed:
         cascade = result.models[name].scorer if name in result.models else None
         if hasattr(cascade, "deferred"):  # its mean depends on how many of the timed texts it deferred

@@ -142,6 +142,9 @@ def add_to_study(study: Path, val_result, fallback: str, defer_rate: float) -> N
         raise SystemExit(f"no TF-IDF student of {study.name} was fitted on validation; include tfidf in --features")
     fast = max(candidates, key=lambda n: float(val.loc[n, "fidelity"]))
     margin = margin_for_rate(top_two_margin(val_result.models[fast].proba), defer_rate)
+    for old in [n for n, m in result.models.items() if m.family == "cascade"]:  # a rerun regenerates the row
+        del result.models[old]
+        result.table = result.table.drop(index=old)
     entry = add_cascade(result, fast, fallback, margin=margin)
     logging.getLogger("imdb_fast_students").info("%s: margin %.4f (defers %.0f%% of validation), %.1f%% of test",
                                                  entry.name, margin, 100 * defer_rate, 100 * entry.deferred)
@@ -158,9 +161,10 @@ def add_to_study(study: Path, val_result, fallback: str, defer_rate: float) -> N
 
 
 def _shown() -> str:
-    """This run's command line, with no machine's paths in it."""
-    return shlex.join(["python", "examples/imdb_fast_students.py",
-                       *[a if not Path(a).is_absolute() else _home_relative(a) for a in sys.argv[1:]]])
+    """This run's command line, with no machine's paths in it (a home folder shown as ``~``, left for the shell)."""
+    args = [a if not Path(a).is_absolute() else _home_relative(a) for a in sys.argv[1:]]
+    return " ".join(["python", "examples/imdb_fast_students.py",
+                     *[a if a.startswith("~/") and shlex.quote(a[2:]) == a[2:] else shlex.quote(a) for a in args]])
 
 
 def _home_relative(path: str) -> str:
