@@ -80,7 +80,29 @@ def _models(study: Path, teacher_dir: str | None, work: Path):
         if entry.features == "embeddings":  # the saved pipeline names the encoder by path; use the one given
             scorer.set_params(features__model=teacher_dir)
         rows.append((name, _size(study / entry.bundle), scorer.predict_proba))
+        quick = _compiled(scorer, entry)
+        if quick is not None:  # how `bert2sk serve` runs it: the same probabilities, checked when compiling
+            rows.append((name + COMPILED, _size(study / entry.bundle), quick.predict_proba))
     return result, rows, teacher_dir
+
+
+COMPILED = " · compiled"
+
+
+def _compiled(scorer, entry):
+    """The compiled form of a distilled TF-IDF student or of a cascade's fast part, or None."""
+    from bert2sk.errors import InputError
+    from bert2sk.serve import compile_cascade, compile_scorer
+
+    try:
+        if entry.family == "cascade":
+            quick = compile_cascade(scorer)
+            return quick if quick is not scorer else None
+        if entry.role == "distilled" and entry.features == "tfidf" and entry.family == "linear":
+            return compile_scorer(scorer)
+    except InputError:
+        return None
+    return None
 
 
 def _max_length(result) -> int:
@@ -112,9 +134,9 @@ def main() -> None:
 
 
 def _time(out: Output, args, result, rows, teacher_dir: str | None, stand_in: bool) -> None:
-    from bert2sk.bench import batch_latency, latency
+    from bert2sk.bench import batch_latency, latency, timing_sample
 
-    texts = list(result.test_texts[:200])
+    texts = timing_sample(result.test_texts)
     who = ("STAND-IN (packaged all-MiniLM-L6-v2 + random head: the teacher's compute; quality figures are the "
            "real teacher's)" if stand_in else teacher_label(teacher_dir, _Fp(result)) if teacher_dir else "not timed")
     out.say(f"# study {display_path(args.study)}: {result.title}; {len(result.test_texts):,} test texts; "
@@ -129,14 +151,15 @@ def _time(out: Output, args, result, rows, teacher_dir: str | None, stand_in: bo
                       lat["p50_ms"], lat["p95_ms"]))
     ref = next((t for t in timed if t[0] == "teacher"), None)
     for name, size, mean, std, batch, p50, p95 in timed:
-        row = result.table.loc[name] if name in result.table.index else {}
+        base = name.removesuffix(COMPILED)
+        row = result.table.loc[base] if base in result.table.index else {}
         acc, fid = float(row.get("accuracy", float("nan"))), float(row.get("fidelity", float("nan")))
         x_lat = f"{mean / ref[2]:.2f}" if ref else "–"
         x_size = f"{size / ref[1]:.2f}" if ref and ref[1] else "–"
         out.say(f"{name:<62} {size / 1e6:8.1f} {mean:9.2f} {std:7.2f} {p50:7.2f} {p95:7.2f} {batch:9.0f} {acc:6.3f}"
                 f" {fid:6.3f} {x_lat:>6} {x_size:>6}")
     for name, *_ in timed:
-        cascade = result.models[name].scorer if name in result.models else None
+        cascade = result.models[name].scorer if name in result.models else None  # compiled rows: same deferrals
         if hasattr(cascade, "deferred"):  # its mean depends on how many of the timed texts it deferred
             out.say(f"  {name}: deferred {int(cascade.deferred(texts).sum())} of the {len(texts)} timed texts, "
                     f"{float(result.table.loc[name, 'deferred']):.1%} of the test texts")
@@ -147,11 +170,15 @@ def _time(out: Output, args, result, rows, teacher_dir: str | None, stand_in: bo
 
 def _fast_and_faithful(out: Output, result, timed, ref) -> None:
     """Issue 13's question: the most faithful model at <= 0.1x the teacher's single-text latency."""
-    fast = [t for t in timed if t[0] != "teacher" and t[2] <= 0.1 * ref[2] and t[0] in result.table.index]
+    def base(t) -> str:
+        return t[0].removesuffix(COMPILED)
+
+    fast = [t for t in timed if t[0] != "teacher" and t[2] <= 0.1 * ref[2] and base(t) in result.table.index]
     if not fast or result.task == "multilabel":
         return
-    name, _, mean = max(fast, key=lambda t: float(result.table.loc[t[0], "fidelity"]))[:3]
-    fid, acc = float(result.table.loc[name, "fidelity"]), float(result.table.loc[name, "accuracy"])
+    best = max(fast, key=lambda t: (float(result.table.loc[base(t), "fidelity"]), -t[2]))
+    name, mean = best[0], best[2]
+    fid, acc = float(result.table.loc[base(best), "fidelity"]), float(result.table.loc[base(best), "accuracy"])
     line = f"  most faithful at <= 0.1x the teacher's latency: {name} ({mean / ref[2]:.3f}x), fidelity {fid:.3f}, " \
            f"accuracy {acc:.3f}"
     if result.task == "binary":  # issue 13's IMDB goal

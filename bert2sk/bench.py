@@ -29,6 +29,27 @@ def serialized_size(model) -> int:
     return len(sio.dumps(model))
 
 
+def timing_sample(texts: Sequence[str], n: int = 200, seed: int = 0) -> list[str]:
+    """A seeded sample of ``n`` texts, in their order, to time models on.
+
+    Not the first ``n``: a test split stored sorted (IMDB: all negative
+    reviews first) would time every model on one kind of text, and a model
+    whose cost depends on the text (a cascade) on an unrepresentative share.
+
+    Examples
+    --------
+    >>> timing_sample(["a", "b", "c", "d"], n=2) == timing_sample(["a", "b", "c", "d"], n=2)
+    True
+    >>> len(timing_sample(["a", "b"], n=5))
+    2
+    """
+    texts = list(texts)
+    if len(texts) <= n:
+        return texts
+    idx = np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False))
+    return [texts[i] for i in idx]
+
+
 def latency(predict: Callable[[list[str]], object], texts: Sequence[str], n_runs: int = 100,
             warmup: int = 5) -> dict[str, float]:
     """Milliseconds per single-document call: ``{"mean_ms", "std_ms", "p50_ms", "p95_ms", "n_runs"}``.

@@ -212,3 +212,16 @@ def test_a_cascade_is_explained_by_the_part_that_answers():
         assert attr.method == own.method == "linear-exact"
         assert attr.to_dict()["weights"] == own.to_dict()["weights"]
     assert a.to_dict()["weights"] != b.to_dict()["weights"]
+
+
+def test_a_compiled_cascade_answers_the_same(tmp_path):
+    from bert2sk.serve import CompiledScorer, compile_cascade
+
+    texts, cascade = _text_cascade()
+    quick = compile_cascade(cascade)
+    assert isinstance(quick.fast_, CompiledScorer) and quick.fallback_ is cascade.fallback_
+    assert not isinstance(cascade.fast_, CompiledScorer)  # the original is left as it was
+    np.testing.assert_allclose(quick.predict_proba(texts), cascade.predict_proba(texts), atol=1e-9)
+    np.testing.assert_array_equal(quick.deferred(texts), cascade.deferred(texts))
+    with pytest.raises(InputError, match="CascadeClassifier"):
+        compile_cascade(cascade.fast_)

@@ -157,8 +157,10 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.fast_ = clone(self.fast).fit(X, y, **fit_params)
             self.fallback_ = clone(self.fallback).fit(X, y, **fit_params)
-        fast_classes = np.asarray(getattr(self.fast_, "classes_", []))
-        back_classes = np.asarray(getattr(self.fallback_, "classes_", fast_classes))
+        # a part without classes_ (e.g. a compiled scorer) takes the other's
+        back_classes = np.asarray(getattr(self.fallback_, "classes_", []))
+        fast_classes = np.asarray(getattr(self.fast_, "classes_", back_classes))
+        back_classes = back_classes if back_classes.size else fast_classes
         if fast_classes.shape != back_classes.shape or not np.array_equal(fast_classes, back_classes):
             raise InputError("the cascade's fast and fallback models know different classes "
                              f"({fast_classes.tolist()} and {back_classes.tolist()}); fit both on the same labels")

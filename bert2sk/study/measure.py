@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bench import batch_latency, latency, serialized_size
+from ..bench import batch_latency, latency, serialized_size, timing_sample
 from .result import ModelEntry
 
 __all__ = ["measure_latency"]
@@ -59,7 +59,7 @@ def measure_latency(models: dict[str, ModelEntry], teacher: Any | None, texts: S
     leaves the teacher's latency unknown: looking scores up is no measure
     of what the teacher costs.
     """
-    probe = list(texts[: max(1, min(len(texts), 200))])
+    probe = timing_sample(texts, 200)
     n_batch = min(1000, 4 * len(probe))
     nan = float("nan")
     t_timing = _quiet_teacher_timing(teacher, probe, runs, n_batch) if teacher is not None else (nan, nan, nan)
