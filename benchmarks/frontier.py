@@ -118,7 +118,8 @@ def main() -> None:
     ap.add_argument("--study", type=Path, required=True, help="a saved study folder")
     ap.add_argument("--teacher", default=None, help="the study's teacher folder ('demo': the demo's; 'stand-in': "
                                                    "the same compute for a study of stored scores, see above)")
-    ap.add_argument("--runs", type=int, default=200, help="single-text calls per model after a warm-up")
+    ap.add_argument("--runs", type=int, default=200, help="single-text calls per model after a warm-up, each on "
+                                                          "another text of a seeded sample")
     ap.add_argument("--out", type=Path, default=None, help="output file (default reports/benchmarks/frontier.txt)")
     args = ap.parse_args()
     stand_in = args.teacher == "stand-in"
@@ -136,7 +137,8 @@ def main() -> None:
 def _time(out: Output, args, result, rows, teacher_dir: str | None, stand_in: bool) -> None:
     from bert2sk.bench import batch_latency, latency, timing_sample
 
-    texts = timing_sample(result.test_texts)
+    # one text per call: a larger --runs also times a cascade on a more representative share of deferred texts
+    texts = timing_sample(result.test_texts, max(200, args.runs))
     who = ("STAND-IN (packaged all-MiniLM-L6-v2 + random head: the teacher's compute; quality figures are the "
            "real teacher's)" if stand_in else teacher_label(teacher_dir, _Fp(result)) if teacher_dir else "not timed")
     out.say(f"# study {display_path(args.study)}: {result.title}; {len(result.test_texts):,} test texts; "
