@@ -184,7 +184,8 @@ def _fast_and_faithful(out: Output, result, timed, ref) -> None:
     line = f"  most faithful at <= 0.1x the teacher's latency: {name} ({mean / ref[2]:.3f}x), fidelity {fid:.3f}, " \
            f"accuracy {acc:.3f}"
     if result.task == "binary":  # issue 13's IMDB goal
-        line += f" (goal fidelity >= 0.93 at accuracy >= 0.90: {'met' if fid >= 0.93 and acc >= 0.90 else 'missed'})"
+        line += (f" (issue 13's IMDB goal, fidelity >= 0.93 at accuracy >= 0.90: "
+                 f"{'met' if fid >= 0.93 and acc >= 0.90 else 'missed'})")
     out.say("", "fast and faithful:", line)
 
 
@@ -213,7 +214,7 @@ def _goals(out: Output, result, timed, ref) -> None:
         return
     acc, fid = float(table.loc[name, "accuracy"]), float(table.loc[name, "fidelity"])
     if result.task == "binary":  # issue 12's binary goal (IMDB regime A): fidelity and accuracy within 1 point
-        out.say("", f"goals for {name}:",
+        out.say("", f"issue 12's goals for a binary study (set for IMDB regime A), {name}:",
                 f"  accuracy {acc:.3f} vs the teacher's {t_acc:.3f}: {100 * (acc - t_acc):+.1f} points (goal >= -1): "
                 f"{'met' if acc >= t_acc - 0.01 else 'missed'}",
                 f"  fidelity {fid:.3f} (goal >= 0.95): {'met' if fid >= 0.95 else 'missed'}",
