@@ -109,7 +109,14 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
         Inputs with a margin below it are deferred.
     classes_ : ndarray
     calibration_defer_rate_ : float
-        Share of the calibration inputs the threshold defers.
+        Share of the calibration inputs the threshold defers (nan when a
+        fixed margin was set without inputs).
+
+    Notes
+    -----
+    For binary and multiclass models: the margin between the two most
+    probable classes says how sure a single-label model is, and has no
+    meaning for per-label (multilabel) probabilities.
 
     Examples
     --------
