@@ -149,6 +149,7 @@ def test_a_cascade_joins_the_study_table_and_survives_save_load_and_report(tmp_p
     assert again.table.loc[name, "deferred"] == pytest.approx(row["deferred"])
     html = write_report(again, tmp_path / "report.html", n_docs=2).read_text()
     assert "cascade · linear tfidf logit regression" in html
+    assert f"deferred {row['deferred']:.1%} of the test texts" in html
 
 
 def test_a_cascade_is_added_to_a_saved_study_without_training(tmp_path):

@@ -84,6 +84,9 @@ def _summary_rows(result: Any) -> list[dict[str, Any]]:
         rec = table.loc[m.name] if m.name in table.index else {}
         row: dict[str, Any] = {"name": m.name, "short": _short(m.name), "role": m.role, "family": m.family,
                                "kind": m.kind, "features": m.features}
+        deferred = _num(rec.get("deferred")) if hasattr(rec, "get") else None
+        if m.family == "cascade" and deferred is not None:  # what share of texts paid for the slow part
+            row["kind"] = f"{m.kind}; deferred {deferred:.1%} of the test texts"
         for col, *_ in metrics:
             row[col] = _num(rec.get(col)) if hasattr(rec, "get") else None
         row["latency_std_ms"] = _num(rec.get("latency_std_ms")) if hasattr(rec, "get") else None
