@@ -150,6 +150,7 @@ def test_a_cascade_joins_the_study_table_and_survives_save_load_and_report(tmp_p
     html = write_report(again, tmp_path / "report.html", n_docs=2).read_text()
     assert "cascade · linear tfidf logit regression" in html
     assert f"deferred {row['deferred']:.1%} of the test texts" in html
+    assert "No global view" in html  # its panel says why it is empty
 
 
 def test_a_cascade_is_added_to_a_saved_study_without_training(tmp_path):
