@@ -227,3 +227,17 @@ def test_a_compiled_cascade_answers_the_same(tmp_path):
     np.testing.assert_array_equal(quick.deferred(texts), cascade.deferred(texts))
     with pytest.raises(InputError, match="CascadeClassifier"):
         compile_cascade(cascade.fast_)
+
+
+def test_a_multilabel_study_refuses_cascades_by_name():
+    from bert2sk.data import Corpus
+    from bert2sk.study import run_study
+    from bert2sk.teacher import TeacherScores
+
+    texts, y = sentiment_texts(40)
+    labels = np.c_[y, 1 - y]
+    scores = TeacherScores(texts, np.c_[np.where(y == 1, 2.0, -2.0), np.where(y == 1, -2.0, 2.0)], ("a", "b"),
+                           "multilabel", source="stored")
+    corpus = Corpus(texts, labels, ("a", "b"), "multilabel")
+    with pytest.raises(InputError, match="multilabel"):
+        run_study(scores, corpus, corpus, features=("tfidf",), options={"cascades": [{"fast": FAST, "fallback": SLOW}]})
