@@ -241,3 +241,26 @@ def test_a_multilabel_study_refuses_cascades_by_name():
     corpus = Corpus(texts, labels, ("a", "b"), "multilabel")
     with pytest.raises(InputError, match="multilabel"):
         run_study(scores, corpus, corpus, features=("tfidf",), options={"cascades": [{"fast": FAST, "fallback": SLOW}]})
+
+
+def test_a_served_cascade_says_which_part_answered_with_exact_reasons_for_the_fast_one(tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from bert2sk.serve import create_app
+
+    texts, cascade = _text_cascade()
+    path = save_student(tmp_path / "cascade", cascade, {"task": "binary", "label_names": ["neg", "pos"],
+                                                        "name": "a cascade"})
+    client = TestClient(create_app(*load_student(path)))
+    mask = cascade.deferred(texts)
+    sent = [texts[int(np.flatnonzero(~mask)[0])], texts[int(np.flatnonzero(mask)[0])]]
+    body = client.post("/v1/predict", json={"texts": sent, "explain": 3}).json()
+    fast, slow = body["results"]
+    assert (fast["answered_by"], slow["answered_by"]) == ("fast", "fallback")
+    expected = cascade.predict_proba(sent)
+    for res, p in zip(body["results"], expected, strict=True):
+        assert res["probabilities"]["pos"] == pytest.approx(p[1], abs=1e-9)
+    assert 0 < len(fast["reasons"]) <= 3 and slow["reasons"] == []  # exact reasons only where the fast part answered
+    assert client.get("/v1/model").json()["serving"]["reasons"] == "exact where the fast part answers"

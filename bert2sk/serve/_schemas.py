@@ -25,6 +25,7 @@ class TextResult(BaseModel):
     probabilities: dict[str, float]
     explained: str | None = Field(description="The class the reasons are for.")
     reasons: list[Reason]
+    answered_by: str | None = Field(None, description="A cascade: which part answered this text (fast or fallback).")
 
 
 class PredictResponse(BaseModel):

@@ -81,10 +81,17 @@ class Service:
         self.limits = limits
         self.name = name or str(self.card.get("name") or type(model).__name__)
         self.compiled: CompiledScorer | None = None
-        try:
-            self.compiled = compile_scorer(model, self.card)
-        except InputError as exc:
-            logger.info("serving %s through the model itself (%s)", self.name, exc)
+        self.cascade: Any | None = None
+        if _is_cascade(model):
+            from .compiled import compile_cascade
+
+            # its fast part answers most texts: compiled, it gives their exact reasons at the compiled speed
+            self.model = self.cascade = compile_cascade(model)
+        else:
+            try:
+                self.compiled = compile_scorer(model, self.card)
+            except InputError as exc:
+                logger.info("serving %s through the model itself (%s)", self.name, exc)
         self.class_names = (self.compiled.class_names if self.compiled else
                             [str(c) for c in (self.card.get("label_names") or getattr(model, "classes_", []))])
         self.task = self.compiled.task if self.compiled else str(self.card.get("task", ""))
@@ -105,9 +112,9 @@ class Service:
                                  "max_chars", lim.max_chars)
         if explain > lim.max_explain:
             raise InputError(f"explain is {explain}; the most reasons a text gets is {lim.max_explain} (max_explain)")
-        if explain and self.compiled is None:
-            raise InputError(f"{self.name} has no exact reasons to give (only TF-IDF linear and tree students do); "
-                             "send explain: 0")
+        if explain and self.compiled is None and self._cascade_fast() is None:
+            raise InputError(f"{self.name} has no exact reasons to give (only TF-IDF linear and tree students do, "
+                             "and cascades whose fast part is one); send explain: 0")
 
     def _labels(self, p: np.ndarray) -> list[str]:
         if self.task == "multilabel":
@@ -120,15 +127,43 @@ class Service:
         self.check(texts, explain)
         if self.compiled is not None:
             return [self.compiled.score(t, k=explain).to_dict(self.class_names) for t in texts]
+        if self.cascade is not None:
+            return self._cascade_results(texts, explain)
         proba = np.asarray(self.model.predict_proba(texts), dtype=np.float64)
         return [{"labels": self._labels(p), "probabilities": dict(zip(self.class_names, map(float, p), strict=True)),
                  "explained": None, "reasons": []} for p in proba]
 
+    def _cascade_fast(self) -> CompiledScorer | None:
+        fast = getattr(self.cascade, "fast_", None)
+        return fast if isinstance(fast, CompiledScorer) else None
+
+    def _cascade_results(self, texts: list[str], explain: int) -> list[dict[str, Any]]:
+        """A cascade's answers, each saying which part gave it; exact reasons where the compiled fast part did."""
+        deferred = self.cascade.deferred(texts)
+        proba = np.asarray(self.cascade.predict_proba(texts), dtype=np.float64)
+        fast = self._cascade_fast()
+        out = []
+        for text, p, later in zip(texts, proba, deferred, strict=True):
+            if explain and fast is not None and not later:
+                rec = fast.score(text, k=explain).to_dict(self.class_names)
+            else:
+                rec = {"labels": self._labels(p), "explained": None, "reasons": [],
+                       "probabilities": dict(zip(self.class_names, map(float, p), strict=True))}
+            out.append({**rec, "answered_by": "fallback" if later else "fast"})
+        return out
+
     def describe(self) -> dict[str, Any]:
         """The card, plus how this service scores and what it accepts."""
+        reasons = ("exact" if self.compiled is not None else
+                   "exact where the fast part answers" if self._cascade_fast() is not None else "none")
         return {**self.card, "serving": {"name": self.name, "compiled": self.compiled is not None,
-                                         "reasons": "exact" if self.compiled is not None else "none",
-                                         "limits": asdict(self.limits)}}
+                                         "reasons": reasons, "limits": asdict(self.limits)}}
+
+
+def _is_cascade(model: Any) -> bool:
+    from ..students.cascade import CascadeClassifier
+
+    return isinstance(model, CascadeClassifier)
 
 
 def _error(status: int, message: str, **extra: Any):
