@@ -173,6 +173,11 @@ def test_a_cascade_is_added_to_a_saved_study_without_training(tmp_path):
         add_cascade(again, FAST, SLOW, name="another")
     with pytest.raises(InputError, match="fast and fallback"):
         run_study(scores, train, test, features=("tfidf",), options={"cascades": [{"fast": FAST}]})
+    # a name that no student has is only known once every student is fitted: the study is kept, the cascade left out
+    with pytest.warns(UserWarning, match="cascade left out.*not a student of this study"):
+        kept = run_study(scores, train, test, features=("tfidf",), families=("linear",), latency_runs=2,
+                         progress=False, options={"cascades": [{"fast": "typo", "fallback": SLOW, "margin": 0.2}]})
+    assert SLOW in kept.table.index and not [n for n in kept.table.index if n.startswith("cascade")]
 
 
 def test_cli_adds_a_cascade_to_a_saved_study(tmp_path):

@@ -143,9 +143,15 @@ def _add_cascades(ctx: StudyContext, cascades: list[dict[str, Any]], models: dic
     """Each cascade asked for, from two fitted students; calibrated on dev, else on the training texts."""
     for c in cascades:
         calibration = ctx.dev.texts if ctx.tune else ctx.train.texts
-        entry = cascade_entry(models, ctx.task, ctx.test.texts, calibration_texts=calibration, **c)
-        if entry.name in models:
-            raise InputError(f"the study already has a model named {entry.name!r}; give the cascade a name")
+        try:
+            entry = cascade_entry(models, ctx.task, ctx.test.texts, calibration_texts=calibration, **c)
+            if entry.name in models:
+                raise InputError(f"the study already has a model named {entry.name!r}; give the cascade a name")
+        except InputError as exc:
+            # every student is fitted by now: a mistyped name must not throw the study away
+            warnings.warn(f"cascade left out: {exc}. Add it to the saved study with bert2sk.study.add_cascade "
+                          "or `bert2sk cascade`", UserWarning, stacklevel=3)
+            continue
         models[entry.name] = entry
         logger.info("cascade %s defers %.1f%% of the test texts", entry.name, 100 * entry.deferred)
 
