@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._io import atomic_dir, atomic_write_bytes
+from .._io import atomic_dir, atomic_write_bytes, json_default
 from ..errors import InputError, ModelFileError
 from .bundle import CARD_FILE, read_card
 
@@ -232,14 +232,15 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
         from ..persistence import save_student
 
         check_is_fitted(self, "threshold_")
+        rate = self.calibration_defer_rate_
         meta = {**(card or {}), "format": CASCADE_FORMAT, "threshold": self.threshold_,
-                "calibration_defer_rate": self.calibration_defer_rate_}
+                "calibration_defer_rate": rate if np.isfinite(rate) else None}
 
         def write(tmp: Path) -> None:
             for part in _PARTS:
                 saved = save_student(tmp / part, getattr(self, f"{part}_"), {"cascade_part": part})
                 meta[part] = saved.relative_to(tmp).as_posix()
-            atomic_write_bytes(tmp / CARD_FILE, json.dumps(meta, indent=2).encode())
+            atomic_write_bytes(tmp / CARD_FILE, json.dumps(meta, indent=2, default=json_default).encode())
 
         return atomic_dir(directory, write)
 
@@ -264,5 +265,6 @@ class CascadeClassifier(ClassifierMixin, BaseEstimator):
         model = cls(parts["fast"], parts["fallback"], margin=threshold, prefit=True)
         model.fast_, model.fallback_, model.threshold_ = parts["fast"], parts["fallback"], threshold
         model.classes_ = np.asarray(getattr(parts["fast"], "classes_", np.arange(len(card.get("label_names", [])))))
-        model.calibration_defer_rate_ = float(card.get("calibration_defer_rate", float("nan")))
+        rate = card.get("calibration_defer_rate")
+        model.calibration_defer_rate_ = float("nan") if rate is None else float(rate)
         return model, card
