@@ -20,7 +20,7 @@ from ..metrics import evaluate
 from .measure import measure_latency
 from .result import ModelEntry, StudyResult
 
-__all__ = ["add_cascade", "cascade_entry", "cascade_name"]
+__all__ = ["add_cascade", "cascade_entry", "cascade_name", "check_cascade_task"]
 
 _KEYS = {"fast", "fallback", "defer_rate", "margin", "name"}
 
@@ -62,10 +62,11 @@ def cascade_entry(models: Mapping[str, ModelEntry], task: str, test_texts: Seque
     """
     from ..students.cascade import CascadeClassifier, top_two_margin
 
-    if task == "multilabel":
-        raise InputError("a cascade defers by the margin between the top two classes, which a multilabel task "
-                         "does not have; use cascades for binary or multiclass studies")
+    check_cascade_task(task)
     a, b = _part(models, fast, "fast"), _part(models, fallback, "fallback")
+    entry_name = name or cascade_name(fast, fallback)
+    if entry_name in models:  # before anything is scored
+        raise InputError(f"the study already has a model named {entry_name!r}; give the cascade another name")
     if margin is None and calibration_texts is None:
         raise InputError("a cascade needs texts its fast student was not fitted on to turn defer_rate into a "
                          "threshold (a validation slice), or a margin chosen beforehand")
@@ -74,9 +75,16 @@ def cascade_entry(models: Mapping[str, ModelEntry], task: str, test_texts: Seque
     proba = cascade.predict_proba(list(test_texts))
     # the fast student's test probabilities are the study's: they say which texts went to the fallback
     deferred = top_two_margin(a.proba) < cascade.threshold_
-    return ModelEntry(name or cascade_name(fast, fallback), "distilled", "cascade",
+    return ModelEntry(entry_name, "distilled", "cascade",
                       f"defer below margin {cascade.threshold_:.3f}", "text", proba, scorer=cascade,
                       size_bytes=cascade.size_bytes_, deferred=float(deferred.mean()))
+
+
+def check_cascade_task(task: str) -> None:
+    """Cascades defer by the top-two margin: binary and multiclass tasks only."""
+    if task == "multilabel":
+        raise InputError("a cascade defers by the margin between the top two classes, which a multilabel task "
+                         'does not have; use cascades (options["cascades"]) for binary or multiclass studies')
 
 
 def cascade_specs(options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -123,15 +131,13 @@ def add_cascade(result: StudyResult, fast: str, fallback: str, *, defer_rate: fl
     >>> bool(0.0 <= result.table.loc[entry.name, "deferred"] <= 1.0)
     True
     """
+    import pandas as pd
+
     entry = cascade_entry(result.models, result.task, result.test_texts, fast=fast, fallback=fallback,
                           defer_rate=defer_rate, margin=margin, calibration_texts=calibration_texts, name=name)
-    if entry.name in result.models:
-        raise InputError(f"the study already has a model named {entry.name!r}; give the cascade another name")
     measure_latency({entry.name: entry}, None, result.test_texts, latency_runs)
     result.models[entry.name] = entry
     row = cascade_row(entry, result.y_test, result.task, result.teacher_logits_test, result.models["teacher"])
-    import pandas as pd
-
     result.table = pd.concat([result.table, row])
     return entry
 

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..metrics import evaluate
 from ..students import FAMILIES
 from ..targets import logits_to_proba, tune_thresholds
-from .cascade import cascade_entry, cascade_specs
+from .cascade import cascade_entry, cascade_specs, check_cascade_task
 from .measure import measure_latency
 from .result import ModelEntry, StudyResult
 from .specs import (
@@ -145,8 +145,6 @@ def _add_cascades(ctx: StudyContext, cascades: list[dict[str, Any]], models: dic
         calibration = ctx.dev.texts if ctx.tune else ctx.train.texts
         try:
             entry = cascade_entry(models, ctx.task, ctx.test.texts, calibration_texts=calibration, **c)
-            if entry.name in models:
-                raise InputError(f"the study already has a model named {entry.name!r}; give the cascade a name")
         except InputError as exc:
             # every student is fitted by now: a mistyped name must not throw the study away
             warnings.warn(f"cascade left out: {exc}. Add it to the saved study with bert2sk.study.add_cascade "
@@ -266,9 +264,8 @@ def run_study(
     options = dict(options or {})
     cascades = cascade_specs(options)  # checked before anything is fitted
     options.pop("cascades", None)
-    if cascades and train.task == "multilabel":
-        raise InputError("cascades defer by the margin between the top two classes, which a multilabel task does "
-                         'not have; leave options["cascades"] out')
+    if cascades:
+        check_cascade_task(train.task)
     _check_corpora(teacher, train, test, dev, features, options)
     ctx = StudyContext(teacher, train, test, dev, None, None, None, families=per_kind, kinds=tuple(kinds),
                        temperature=temperature, alpha=alpha, seed=seed, progress=progress,
