@@ -15,6 +15,7 @@ from bert2sk.errors import InputError, ModelFileError
 from bert2sk.features import TfidfFeatures
 from bert2sk.persistence import load_student, save_student
 from bert2sk.students import CascadeClassifier, DistilledClassifier, SoftTargetClassifier, top_two_margin
+from bert2sk.students.cascade import margin_for_rate
 from bert2sk.students.bundle import CARD_FILE
 
 from .conftest import sentiment_texts
@@ -141,7 +142,10 @@ def test_a_cascade_joins_the_study_table_and_survives_save_load_and_report(tmp_p
     np.testing.assert_allclose(entry.proba[mask], res.models[SLOW].proba[mask])
     np.testing.assert_allclose(entry.proba[~mask], res.models[FAST].proba[~mask])
     assert row["deferred"] == pytest.approx(mask.mean()) and 0 < mask.mean() < 1
-    assert entry.scorer.calibration_defer_rate_ == pytest.approx(0.4, abs=0.05)  # calibrated on dev
+    # calibrated on dev, the texts no student was fitted on, not on the training texts
+    dev_margins = top_two_margin(res.models[FAST].scorer.predict_proba(dev.texts))
+    assert entry.scorer.threshold_ == margin_for_rate(dev_margins, 0.4)
+    assert entry.scorer.calibration_defer_rate_ == pytest.approx(0.4, abs=0.05)
     assert row["latency_ms"] > 0 and row["size_mb"] > 0 and np.isnan(res.table.loc[SLOW, "deferred"])
     again = load_study(res.save(tmp_path / "study"))
     assert isinstance(again.models[name].scorer, CascadeClassifier)

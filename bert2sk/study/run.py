@@ -142,7 +142,9 @@ def _fit_kinds(ctx: StudyContext, features: Sequence[str], models: dict[str, Mod
 def _add_cascades(ctx: StudyContext, cascades: list[dict[str, Any]], models: dict[str, ModelEntry]) -> None:
     """Each cascade asked for, from two fitted students; calibrated on dev, else on the training texts."""
     for c in cascades:
-        calibration = ctx.dev.texts if ctx.tune else ctx.train.texts
+        # any dev corpus, not only a multilabel one: margins on texts the fast student was fitted on are
+        # optimistic, so a threshold set there defers fewer new texts than asked
+        calibration = ctx.dev.texts if ctx.dev is not None else ctx.train.texts
         try:
             entry = cascade_entry(models, ctx.task, ctx.test.texts, calibration_texts=calibration, **c)
         except InputError as exc:
