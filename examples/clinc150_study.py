@@ -131,12 +131,16 @@ def _scope_table(result, oos: int):
 
 
 def _markdown(table, header: str) -> str:
+    # a cascade's row says what share of test queries its fallback answered
+    deferred = "deferred" in table and bool(table["deferred"].notna().any())
     lines = [header, "", "| model | accuracy | in-scope acc | OOS recall | macro-F1 | fidelity | size MB | "
-             "ms/query ± std |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "ms/query ± std |" + (" deferred |" if deferred else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if deferred else "")]
     for name, r in table.iterrows():
         latency = "n/a" if math.isnan(r.latency_ms) else f"{r.latency_ms:.2f} ± {r.latency_std_ms:.2f}"
         lines.append(f"| {name} | {r.accuracy:.3f} | {r.in_scope_accuracy:.3f} | {r.oos_recall:.3f} | "
-                     f"{r.f1_macro:.3f} | {r.fidelity:.3f} | {_num(r.size_mb)} | {latency} |")
+                     f"{r.f1_macro:.3f} | {r.fidelity:.3f} | {_num(r.size_mb)} | {latency} |"
+                     + (f" {_num(r.deferred, '.1%')} |" if deferred else ""))
     lines += ["", "Seed study (Table: BERT-base teacher, DistilBERT student; their hardware, not ours):", "",
               "| model | accuracy | size MB | ms/query |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {acc:.3f} | {size:.0f} | {ms} |" for name, acc, size, ms in SEED_ROWS]
@@ -234,6 +238,23 @@ def train_and_score(args: argparse.Namespace):
     return teacher, res, z, cache, (train, val, test)
 
 
+def _cascades(families: dict, transformer: dict, rate: float, teacher_layers: int) -> list[dict]:
+    """The cascades of the study: its fastest distilled students deferring their least sure queries.
+
+    The fast parts are the soft-target linear students (TF-IDF, and the tuned static table when it is in the
+    study); the fallbacks the int8 ONNX rows (the teacher's own and the transformer student's), the cheapest
+    faithful models of the study. The defer rate is fixed before the run, from the latency budget, not chosen
+    on test: see ``--cascade-rate``.
+    """
+    vocab = " · transfer vocab" if transformer.get("vocabulary", "transfer") == "transfer" else ""
+    student = f"distilled · transformer · text · kd {transformer['layers']}/{teacher_layers} layers{vocab} · onnx int8"
+    fast = ["distilled · linear · tfidf · soft targets"]
+    if "static-tuned" in families:
+        fast.append("distilled · linear · static-tuned · soft targets")
+    return ([{"fast": f, "fallback": "teacher · onnx int8", "defer_rate": rate} for f in fast]
+            + [{"fast": fast[0], "fallback": student, "defer_rate": rate}])
+
+
 def run_with_teacher(args: argparse.Namespace) -> None:
     """Fine-tune (or reuse) the teacher, store its logits and run every student family on TF-IDF and embeddings."""
     from bert2sk.data import Corpus
@@ -261,9 +282,13 @@ def run_with_teacher(args: argparse.Namespace) -> None:
         families["transformer"] = ("transformer",)
         options["transformer"] = {"layers": args.student_layers, "epochs": args.student_epochs,
                                   "vocabulary": args.student_vocabulary}
-    result = run_study(teacher, study_train, test, families=families, features=tuple(families), cache_path=cache,
-                       latency_runs=200, title="CLINC150", scenario=_scenario(len(train), args.labels, False),
-                       seed=SEED, options=options)
+    if "transformer" in args.kinds and args.cascade_rate > 0:
+        options["cascades"] = _cascades(families, options["transformer"], args.cascade_rate,
+                                        teacher.model.config.num_hidden_layers)
+    # dev: the validation split, where a cascade's defer rate becomes a margin (never the test split)
+    result = run_study(teacher, study_train, test, dev=val, families=families, features=tuple(families),
+                       cache_path=cache, latency_runs=200, title="CLINC150",
+                       scenario=_scenario(len(train), args.labels, False), seed=SEED, options=options)
     study_s = time.perf_counter() - t1
     study_dir = args.study_dir or cache_dir() / "studies" / "clinc150"
     result.save(study_dir / (f"labels{args.labels}" if args.labels else "every_label"))
@@ -301,6 +326,10 @@ def main() -> None:
     ap.add_argument("--student-epochs", type=int, default=3, help="transformer student: training epochs")
     ap.add_argument("--student-vocabulary", choices=("teacher", "transfer"), default="transfer",
                     help="transformer student: keep the teacher's word pieces, or only those the transfer set uses")
+    ap.add_argument("--cascade-rate", type=float, default=0.2, metavar="R",
+                    help="cascades (with the transformer kind): the fast students defer this share of validation "
+                         "queries, their least sure, to an int8 ONNX model (default 0.2: the int8 rows cost "
+                         "<= 0.3x the teacher, so the mean stays near 0.1x; 0 leaves cascades out)")
     ap.add_argument("--off-domain", type=int, default=0, metavar="N",
                     help="add N off-domain texts (GoEmotions comments, seeded sample) the teacher scores to the "
                          "distilled students' transfer set")

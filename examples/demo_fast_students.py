@@ -33,17 +33,21 @@ VARIANTS = "tfidf,static,static-tuned,tfidf+static,tfidf-aug4,static-tuned-aug4,
 KINDS = ("regression", "soft")
 
 
-def _parse(variant: str) -> tuple[str, int, int]:
-    """``"tfidf+static-aug4-w64"`` -> ``("tfidf+static", 4, 64)`` (feature kind, augmented texts per text, window)."""
-    parts = variant.split("-aug")
+def _parse(variant: str) -> tuple[str, int, int, int]:
+    """``"tfidf-aug4-w64-imdb5000"`` -> ``("tfidf", 4, 64, 5000)``.
+
+    (feature kind, augmented texts per text, window, IMDB reviews added to the transfer set)
+    """
+    head, _, imdb = variant.partition("-imdb")
+    parts = head.split("-aug")
     kind, aug, window = parts[0], 0, 0
     if len(parts) == 2:
         n, _, w = parts[1].partition("-w")
         aug, window = int(n), int(w or 0)
-    if kind not in ("tfidf", "static", "static-tuned", "tfidf+static"):
+    if kind not in ("tfidf", "static", "static-tuned", "tfidf+static") or (imdb and not imdb.isdigit()):
         raise SystemExit(f"unknown variant {variant!r}: a feature kind (tfidf, static, static-tuned, tfidf+static), "
-                         "then optionally -augN and -wW")
-    return kind, aug, window
+                         "then optionally -augN and -wW, then -imdbN")
+    return kind, aug, window, int(imdb or 0)
 
 
 def _augment(corpus, n: int, window: int, seed: int):
@@ -55,12 +59,35 @@ def _augment(corpus, n: int, window: int, seed: int):
     return augment_corpus(corpus, n_per_text=n, seed=seed, **extra)
 
 
-def _rows(teacher, train, test, variant: str, seed: int, cache: Path) -> dict[str, dict]:
+def _with_imdb(corpus, folder: Path | None, n: int, seed: int):
+    """``corpus`` plus ``n`` unlabelled IMDB reviews (a seeded sample of its unsup split) for the teacher to score.
+
+    Movie reviews from another site and decade: the in-domain unlabelled text a user of the demo would collect,
+    which the teacher labels and the distilled students learn from (the baselines never see it).
+    """
+    import numpy as np
+
+    from bert2sk.data import Corpus, load_table
+
+    if not n:
+        return corpus
+    if folder is None or not (folder / "imdb_unsup.jsonl.gz").exists():
+        raise SystemExit(f"the -imdb{n} variants need --imdb FOLDER holding imdb_unsup.jsonl.gz "
+                         "(../shared/data/imdb)")
+    pool = load_table(folder / "imdb_unsup.jsonl.gz", label_column=None, label_names=corpus.label_names).texts
+    pick = np.sort(np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False))
+    extra = [pool[i].replace("<br />", " ") for i in pick]  # IMDB keeps its HTML line breaks; the demo has none
+    return Corpus(list(corpus.texts) + extra, np.concatenate([corpus.labels, np.full(len(extra), -1)]),
+                  corpus.label_names, corpus.task, name=f"{corpus.name}+imdb{len(extra)}")
+
+
+def _rows(teacher, train, test, variant: str, seed: int, cache: Path, imdb: Path | None) -> dict[str, dict]:
     """Accuracy, fidelity and latency of the distilled linear students of one variant."""
     from bert2sk.study import run_study
 
-    kind, aug, window = _parse(variant)
-    res = run_study(teacher, _augment(train, aug, window, seed), test, features=(kind,), families=("linear",),
+    kind, aug, window, n_imdb = _parse(variant)
+    transfer = _with_imdb(_augment(train, aug, window, seed), imdb, n_imdb, seed)
+    res = run_study(teacher, transfer, test, features=(kind,), families=("linear",),
                     kinds=KINDS, cache_path=cache, latency_runs=30, progress=False, seed=seed)
     out = {}
     for name, row in res.table.iterrows():
@@ -75,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", default=VARIANTS)
     ap.add_argument("--test", action="store_true", help="also refit on all training reviews and read test once")
     ap.add_argument("--out", default="demo.md")
+    ap.add_argument("--imdb", type=Path, default=None,
+                    help="folder holding imdb_unsup.jsonl.gz, for the -imdbN variants (../shared/data/imdb)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     from bert2sk.demo import DemoSettings, cache_dir, demo_teacher, split_demo_corpus
@@ -91,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| variant | student | val fidelity | test accuracy | test fidelity | ms/review | MB |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for variant in args.variants.split(","):
-        on_val = _rows(teacher, fit, val, variant, settings.seed, cache)
-        on_test = _rows(teacher, scarce, test, variant, settings.seed, cache) if args.test else {}
+        on_val = _rows(teacher, fit, val, variant, settings.seed, cache, args.imdb)
+        on_test = _rows(teacher, scarce, test, variant, settings.seed, cache, args.imdb) if args.test else {}
         for name, v in on_val.items():
             t = on_test.get(name)
             cells = (f"{t['accuracy']:.3f} | {t['fidelity']:.3f} | {t['latency_ms']:.2f} | {t['size_mb']:.1f}"
