@@ -8,7 +8,9 @@
 
 Fine-tunes the packaged all-MiniLM-L6-v2 on the train split (15,250 queries,
 validation split for early stopping), scores every query, trains TF-IDF and
-embedding students (softmax heads) and baselines, and writes
+embedding students (softmax heads), static and transformer students, baselines
+and cascades (``--cascade-rate``: the fast students deferring their least sure
+validation share to an int8 ONNX model), and writes
 ``reports/clinc150/`` (RESULTS_TABLES.md, results.csv, teacher_logits.npz,
 teacher.json). In-scope accuracy and out-of-scope recall are reported as the
 CLINC authors do; latency is mean ± std over at least 100 single-query calls.

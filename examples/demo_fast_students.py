@@ -2,6 +2,8 @@
 
     python examples/demo_fast_students.py                    # validation only: which setting to keep
     python examples/demo_fast_students.py --test             # ... and each setting once on the 400 test reviews
+    python examples/demo_fast_students.py --variants tfidf,tfidf-imdb50000 --imdb ../shared/data/imdb --test \
+        --out demo_imdb.md                                   # + 50,000 teacher-scored IMDB reviews
 
 The demo's scenario (``bert2sk demo``): its teacher (fine-tuned once and
 cached by ``make demo``; fine-tuned here when missing), 200 labels, the
@@ -9,7 +11,9 @@ teacher's scores on all 1,600 training reviews. Each variant is a feature
 kind and, optionally, ``augN``: N augmented texts per training review (Tang
 et al. 2019: masks, nearest-neighbour swaps, n-gram windows; ``augN-wW``
 keeps windows of up to W words half the time, closer to the 128 tokens the
-teacher reads), scored by the teacher through its cache.
+teacher reads), scored by the teacher through its cache, and, optionally,
+``imdbN``: N unlabelled IMDB reviews (``--imdb FOLDER``) in the transfer set,
+scored by the teacher, learnt from by the distilled students only.
 
 Settings are chosen on validation: 20% of the 1,600 training reviews
 (seeded), held out of fitting and scored by the teacher, so a label-scarce
