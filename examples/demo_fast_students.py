@@ -2,8 +2,8 @@
 
     python examples/demo_fast_students.py                    # validation only: which setting to keep
     python examples/demo_fast_students.py --test             # ... and each setting once on the 400 test reviews
-    python examples/demo_fast_students.py --variants tfidf,tfidf-imdb50000 --imdb ../shared/data/imdb --test
-                                                             # + 50,000 teacher-scored IMDB reviews
+  # + 50,000 teacher-scored IMDB reviews in the transfer set (reports/static/demo_imdb.md):
+  python examples/demo_fast_students.py --variants tfidf-imdb50000 --imdb ../shared/data/imdb --test --out demo_imdb.md
 
 The demo's scenario (``bert2sk demo``): its teacher (fine-tuned once and
 cached by ``make demo``; fine-tuned here when missing), 200 labels, the
