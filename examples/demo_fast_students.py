@@ -1,9 +1,9 @@
-"""Fast students on the demo corpus (issue 13): static tables, their concatenation with TF-IDF, augmentation.
+r"""Fast students on the demo corpus (issue 13): static tables, their concatenation with TF-IDF, augmentation.
 
     python examples/demo_fast_students.py                    # validation only: which setting to keep
     python examples/demo_fast_students.py --test             # ... and each setting once on the 400 test reviews
-  # + 50,000 teacher-scored IMDB reviews in the transfer set (reports/static/demo_imdb.md):
-  python examples/demo_fast_students.py --variants tfidf-imdb50000 --imdb ../shared/data/imdb --test --out demo_imdb.md
+    python examples/demo_fast_students.py --test --variants tfidf-imdb50000 \
+        --imdb ../shared/data/imdb --out demo_imdb.md        # + 50,000 teacher-scored IMDB reviews
 
 The demo's scenario (``bert2sk demo``): its teacher (fine-tuned once and
 cached by ``make demo``; fine-tuned here when missing), 200 labels, the
