@@ -15,8 +15,8 @@ from bert2sk.errors import InputError, ModelFileError
 from bert2sk.features import TfidfFeatures
 from bert2sk.persistence import load_student, save_student
 from bert2sk.students import CascadeClassifier, DistilledClassifier, SoftTargetClassifier, top_two_margin
-from bert2sk.students.cascade import margin_for_rate
 from bert2sk.students.bundle import CARD_FILE
+from bert2sk.students.cascade import margin_for_rate
 
 from .conftest import sentiment_texts
 

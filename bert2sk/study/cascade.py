@@ -33,10 +33,14 @@ def cascade_name(fast: str, fallback: str) -> str:
     >>> cascade_name("distilled · linear · tfidf · soft targets",
     ...              "distilled · transformer · text · kd 3/6 layers · encoder start · onnx int8")
     'cascade · linear tfidf soft targets → transformer kd 3/6 layers onnx int8'
+    >>> cascade_name("distilled · linear · tfidf · soft targets", "teacher · onnx int8")
+    'cascade · linear tfidf soft targets → teacher onnx int8'
     """
     def short(name: str) -> str:
         parts = name.split(" · ")
-        return " ".join(p for p in parts[1:] if p not in ("text", "encoder start")) or name
+        # a student's role goes; the teacher's stays, or "teacher · onnx int8" would read as any int8 model
+        kept = parts[1:] if parts[0] in ("distilled", "baseline") else parts
+        return " ".join(p for p in kept if p not in ("text", "encoder start")) or name
 
     return f"cascade · {short(fast)} → {short(fallback)}"
 
