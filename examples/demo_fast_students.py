@@ -71,18 +71,18 @@ def _with_imdb(corpus, folder: Path | None, n: int, seed: int):
     """
     import numpy as np
 
-    from bert2sk.data import Corpus, load_table
+    from bert2sk.data import Corpus, load_unlabelled
 
     if not n:
         return corpus
     if folder is None or not (folder / "imdb_unsup.jsonl.gz").exists():
         raise SystemExit(f"the -imdb{n} variants need --imdb FOLDER holding imdb_unsup.jsonl.gz "
                          "(../shared/data/imdb)")
-    pool = load_table(folder / "imdb_unsup.jsonl.gz", label_column=None, label_names=corpus.label_names).texts
+    pool = load_unlabelled(folder / "imdb_unsup.jsonl.gz", corpus.label_names, corpus.task).texts
     pick = np.sort(np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False))
     extra = [pool[i].replace("<br />", " ") for i in pick]  # IMDB keeps its HTML line breaks; the demo has none
-    return Corpus(list(corpus.texts) + extra, np.concatenate([corpus.labels, np.full(len(extra), -1)]),
-                  corpus.label_names, corpus.task, name=f"{corpus.name}+imdb{len(extra)}")
+    return Corpus.concat([corpus, Corpus(extra, None, corpus.label_names, corpus.task)],
+                         name=f"{corpus.name}+imdb{len(extra)}")
 
 
 def _rows(teacher, train, test, variant: str, seed: int, cache: Path, imdb: Path | None) -> dict[str, dict]:
