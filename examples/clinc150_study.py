@@ -248,8 +248,9 @@ def _cascades(families: dict, transformer: dict, rate: float, teacher_layers: in
     faithful models of the study. The defer rate is fixed before the run, from the latency budget, not chosen
     on test: see ``--cascade-rate``.
     """
-    vocab = " · transfer vocab" if transformer.get("vocabulary", "transfer") == "transfer" else ""
-    student = f"distilled · transformer · text · kd {transformer['layers']}/{teacher_layers} layers{vocab} · onnx int8"
+    from bert2sk.study.transformer_kind import transformer_kind_label
+
+    student = f"distilled · transformer · text · {transformer_kind_label(teacher_layers, **transformer)} · onnx int8"
     fast = ["distilled · linear · tfidf · soft targets"]
     if "static-tuned" in families:
         fast.append("distilled · linear · static-tuned · soft targets")

@@ -35,7 +35,7 @@ from typing import Any
 
 from .specs import FeatureSet, StudentSpec, StudyContext, register_kind
 
-__all__ = ["TransformerKind", "OnnxSpec"]
+__all__ = ["TransformerKind", "OnnxSpec", "transformer_kind_label"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,27 @@ def _onnx_available() -> bool:
     import importlib.util
 
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript", "onnx"))
+
+
+def transformer_kind_label(teacher_layers: int, **options: Any) -> str:
+    """The kind part of a transformer student's name in a study, from the study's transformer options.
+
+    ``"distilled · transformer · text · " + label`` is the student's row;
+    ``" · onnx int8"`` after it, its int8 export's — names to give a cascade.
+
+    Examples
+    --------
+    >>> transformer_kind_label(6, layers=3, vocabulary="transfer")
+    'kd 3/6 layers · transfer vocab'
+    >>> transformer_kind_label(6, encoder="packaged")
+    'kd 3/6 layers · encoder start'
+    """
+    from ..students.transformer import pick_layers
+
+    o = {**_DEFAULTS, **options}
+    kept = pick_layers(teacher_layers, o["layers"])
+    return (f"kd {len(kept)}/{teacher_layers} layers" + (" · encoder start" if o["encoder"] is not None else "")
+            + (" · transfer vocab" if o["vocabulary"] == "transfer" else ""))
 
 
 @dataclass(frozen=True)
@@ -153,8 +174,7 @@ class TransformerKind:
 
             n_layers = int(AutoConfig.from_pretrained(start_point(o["encoder"])).num_hidden_layers)
         kept = pick_layers(n_layers, o["layers"])
-        kind = (f"kd {len(kept)}/{n_layers} layers" + (" · encoder start" if o["encoder"] is not None else "")
-                + (" · transfer vocab" if o["vocabulary"] == "transfer" else ""))
+        kind = transformer_kind_label(n_layers, **o)
         max_length = o["max_length"] or getattr(t, "max_length", 128)
 
         def make() -> TransformerStudent:
